@@ -1,0 +1,26 @@
+# vcbox developer entry points. `make run` and `make test` work on a fresh
+# Debian 12/13 machine: both first run scripts/setup.sh (fast when done).
+# `make run` honours VCBOX_DATA, VCBOX_ROOT and VCBOX_LISTEN (read by the program).
+
+PYTHON := .venv/bin/python
+RUFF   := .venv/bin/ruff
+# Only the source trees that exist (an empty directory is not in a git checkout).
+LINT_PATHS := $(wildcard controlplane tests bench)
+
+.PHONY: setup run test lint bench
+
+setup:
+	bash scripts/setup.sh
+
+run: setup
+	$(PYTHON) -m controlplane serve
+
+lint: setup
+	$(RUFF) check $(LINT_PATHS)
+
+test: setup
+	$(RUFF) check $(LINT_PATHS)
+	$(PYTHON) -m pytest -q tests
+
+bench: setup
+	$(PYTHON) -m bench

@@ -1,0 +1,60 @@
+"""Runtime configuration: paths, listen address and tunables, read from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int_env(env: dict[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    root: Path
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    public_url: str = ""
+    session_idle_s: int = 30 * 60
+    remember_days: int = 14
+    lockout_attempts: int = 5
+    lockout_s: int = 3 * 60
+    reset_link_s: int = 10 * 60
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def documents_path(self) -> Path:
+        return self.data_dir / "documents.json"
+
+    @property
+    def history_path(self) -> Path:
+        return self.data_dir / "history.sqlite3"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.listen_host}:{self.listen_port}"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Config:
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("VCBOX_DATA") or "./var").resolve()
+        root = Path(env.get("VCBOX_ROOT") or data_dir / "root").resolve()
+        host, _, port = (env.get("VCBOX_LISTEN") or "127.0.0.1:8080").rpartition(":")
+        return cls(
+            data_dir=data_dir,
+            root=root,
+            listen_host=host.strip("[]") or "127.0.0.1",
+            listen_port=int(port),
+            public_url=env.get("VCBOX_PUBLIC_URL", ""),
+            session_idle_s=_int_env(env, "VCBOX_SESSION_IDLE_S", 30 * 60),
+            remember_days=_int_env(env, "VCBOX_REMEMBER_DAYS", 14),
+            lockout_attempts=_int_env(env, "VCBOX_LOCKOUT_ATTEMPTS", 5),
+            lockout_s=_int_env(env, "VCBOX_LOCKOUT_S", 3 * 60),
+            reset_link_s=_int_env(env, "VCBOX_RESET_LINK_S", 10 * 60),
+        )

@@ -1,0 +1,1 @@
+"""Drivers: the only code that talks to services and the operating system."""

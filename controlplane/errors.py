@@ -1,0 +1,78 @@
+"""Domain errors. Messages are msgids (English source text) translated by the web layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Message = str | tuple[str, dict[str, Any]]
+
+
+class VcboxError(Exception):
+    status = 400
+    error_id = "error"
+    message = "The request could not be completed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        details: dict[str, Message] | None = None,
+        **params: Any,
+    ) -> None:
+        if message is not None:
+            self.message = message
+        self.details = details or {}
+        self.params = params
+        super().__init__(self.message % params if params else self.message)
+
+
+class ValidationError(VcboxError):
+    status = 400
+    error_id = "invalid_input"
+    message = "Some fields are invalid."
+
+
+class Unauthorized(VcboxError):
+    status = 401
+    error_id = "unauthorized"
+    message = "Please log in."
+
+
+class Forbidden(VcboxError):
+    status = 403
+    error_id = "forbidden"
+    message = "This action is not allowed."
+
+
+class CsrfFailed(Forbidden):
+    error_id = "csrf_failed"
+    message = "The request is missing a valid CSRF token. Reload the page and try again."
+
+
+class NotFound(VcboxError):
+    status = 404
+    error_id = "not_found"
+    message = "Not found."
+
+
+class Conflict(VcboxError):
+    status = 409
+    error_id = "conflict"
+    message = "The request conflicts with the current state."
+
+
+class Locked(VcboxError):
+    status = 423
+    error_id = "locked"
+    message = "Too many wrong passwords: this user is locked for %(minutes)s minutes."
+
+
+class TooLarge(VcboxError):
+    status = 413
+    error_id = "too_large"
+    message = "The request is too large."
+
+
+class Unavailable(VcboxError):
+    status = 502
+    error_id = "upstream_failed"
+    message = "%(reason)s"

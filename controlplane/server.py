@@ -1,0 +1,49 @@
+"""The web server (DESIGN D1): gevent's WSGI server on a TCP_NODELAY listening socket."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+
+from controlplane.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def listening_socket(host: str, port: int, backlog: int = 1024) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit TCP_NODELAY: headers and body leave without Nagle's wait.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    return sock
+
+
+def serve(config: Config) -> None:
+    from gevent import monkey
+
+    monkey.patch_all()
+    from gevent.pywsgi import WSGIServer
+
+    from controlplane.app import Services, create_app
+
+    services = Services.open(config)
+    app = create_app(config, services)
+    sock = listening_socket(config.listen_host, config.listen_port)
+    server = WSGIServer(sock, app, log=None, error_log=log)
+
+    def stop(*_: object) -> None:
+        server.stop(timeout=5)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("vcbox web admin on http://%s:%s (data %s, root %s)", config.listen_host,
+             config.listen_port, config.data_dir, config.root)
+    print(f"vcbox listening on http://{config.listen_host}:{config.listen_port}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        services.close()

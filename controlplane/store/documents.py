@@ -1,0 +1,159 @@
+"""Documents in tinydb over a crash-safe storage (DESIGN D2).
+
+SafeStorage keeps the whole database in memory and writes every change to a temp file,
+fsyncs it and renames it over the old one, so a crash at any moment leaves either the
+old or the new file, never a torn one. One writer lock serialises writers.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Table
+
+Raw = dict[str, dict[str, dict[str, Any]]]
+Migration = Callable[["Batch"], None]
+
+SCHEMA_VERSION = 1
+# version -> function that upgrades a store at version-1 to version.
+MIGRATIONS: dict[int, Migration] = {}
+
+META = "_meta"
+SINGLETON_ID = "1"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write data to path through temp file + fsync + rename (+ fsync of the folder)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class SafeStorage(Storage):
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._data: Raw = self._load()
+
+    def _load(self) -> Raw:
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                return json.load(fh)
+        except FileNotFoundError:
+            return {}
+
+    def read(self) -> Raw:
+        # tinydb mutates what read() returns and hands it back to write().
+        return self._data
+
+    def write(self, data: Raw) -> None:
+        try:
+            payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            atomic_write(self.path, payload.encode("utf-8"))
+        except BaseException:
+            # tinydb already changed the shared copy in place: go back to what is on disk.
+            self._data = self._load()
+            raise
+        self._data = data
+
+    def close(self) -> None:
+        pass
+
+
+class Batch:
+    """Changes to several tables that are written in one atomic step."""
+
+    def __init__(self, raw: Raw) -> None:
+        self._raw = raw
+        self.changed: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def rows(self, table: str) -> dict[str, dict[str, Any]]:
+        """A private, writable copy of a table's rows, keyed by document id (str)."""
+        if table not in self.changed:
+            self.changed[table] = copy.deepcopy(self._raw.get(table, {}))
+        return self.changed[table]
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        doc = self.rows(name).get(SINGLETON_ID)
+        return doc
+
+    def put(self, name: str, doc: dict[str, Any]) -> None:
+        self.changed[name] = {SINGLETON_ID: copy.deepcopy(doc)}
+
+
+class Documents:
+    def __init__(self, path: str | Path, migrations: dict[int, Migration] | None = None,
+                 version: int = SCHEMA_VERSION) -> None:
+        self.lock = threading.RLock()
+        self.db = TinyDB(path, storage=SafeStorage)
+        self.storage: SafeStorage = self.db.storage  # type: ignore[assignment]
+        self._migrate(MIGRATIONS if migrations is None else migrations, version)
+
+    def _migrate(self, migrations: dict[int, Migration], version: int) -> None:
+        current = (self.get(META) or {}).get("schema_version", 0)
+        if current > version:
+            raise RuntimeError(f"store schema {current} is newer than this software ({version})")
+        for target in range(current + 1, version + 1):
+            with self.batch() as batch:
+                if target in migrations:
+                    migrations[target](batch)
+                meta = batch.get(META) or {}
+                batch.put(META, {**meta, "schema_version": target})
+
+    @property
+    def schema_version(self) -> int:
+        return (self.get(META) or {}).get("schema_version", 0)
+
+    def table(self, name: str) -> Table:
+        return self.db.table(name)
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        """A copy of the singleton document `name`, or None."""
+        doc = self.storage.read().get(name, {}).get(SINGLETON_ID)
+        return copy.deepcopy(doc) if doc is not None else None
+
+    def put(self, name: str, doc: dict[str, Any]) -> None:
+        with self.batch() as batch:
+            batch.put(name, doc)
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Hold the writer lock; write every table the block changed in one atomic step."""
+        with self.lock:
+            raw = self.storage.read()
+            batch = Batch(raw)
+            yield batch
+            if batch.changed:
+                new = dict(raw)
+                new.update(batch.changed)
+                self.storage.write(new)
+                for name in batch.changed:
+                    self.db.table(name).clear_cache()
+
+    def close(self) -> None:
+        self.db.close()

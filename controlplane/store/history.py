@@ -1,0 +1,98 @@
+"""History in SQLite (WAL): operation log, sessions and other append-mostly records."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+# Each entry upgrades the database from user_version i to i+1.
+SCHEMA: list[str] = [
+    """
+    CREATE TABLE oplog (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        username TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL DEFAULT '',
+        result TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX oplog_ts ON oplog(ts);
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        remember INTEGER NOT NULL
+    );
+    CREATE TABLE login_failures (
+        username TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        locked_until REAL NOT NULL DEFAULT 0
+    );
+    CREATE TABLE reset_tokens (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        expires REAL NOT NULL
+    );
+    """,
+]
+
+
+class History:
+    def __init__(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.RLock()
+        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self.lock:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            for step in range(version, len(SCHEMA)):
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in SCHEMA[step].split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self.db.execute(f"PRAGMA user_version={step + 1}")
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        with self.lock:
+            return self.db.execute(sql, params).rowcount
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.lock:
+            self.db.execute("BEGIN")
+            try:
+                self.db.executemany(sql, rows)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        with self.lock:
+            return self.db.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        with self.lock:
+            row = self.db.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()

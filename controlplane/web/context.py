@@ -1,0 +1,72 @@
+"""Per-request helpers: the session, the language, the client address and the JSON body."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from bottle import request
+
+from controlplane.auth import Session
+from controlplane.errors import TooLarge, ValidationError
+from controlplane.i18n import normalize, translate
+
+SESSION_COOKIE = "vcbox_session"
+LANG_COOKIE = "vcbox_lang"
+MAX_JSON_BYTES = 1 << 20
+
+
+def session() -> Session | None:
+    return request.environ.get("vcbox.session")
+
+
+def username() -> str:
+    current = session()
+    return current.username if current else ""
+
+
+def lang() -> str:
+    cached = request.environ.get("vcbox.lang")
+    if cached is None:
+        cached = normalize(request.get_cookie(LANG_COOKIE))
+        request.environ["vcbox.lang"] = cached
+    return cached
+
+
+def _(message: Any, **params: Any) -> str:
+    return translate(lang(), message, **params)
+
+
+def client_ip() -> str:
+    remote = request.environ.get("REMOTE_ADDR", "")
+    forwarded = request.environ.get("HTTP_X_REAL_IP")
+    try:
+        # Only the local reverse proxy (nginx) may say who the client is.
+        if forwarded and ipaddress.ip_address(remote).is_loopback:
+            return forwarded.strip()
+    except ValueError:
+        pass
+    return remote
+
+
+def body() -> dict[str, Any]:
+    """The JSON request body as a dict (a bad body is a 400, never a 500)."""
+    length = request.content_length
+    if length > MAX_JSON_BYTES:
+        raise TooLarge()
+    if length <= 0:
+        return {}
+    try:
+        data = request.json
+    except Exception as exc:
+        raise ValidationError("The request body is not valid JSON.") from exc
+    if data is None:
+        raise ValidationError("Send the request body as application/json.")
+    if not isinstance(data, dict):
+        raise ValidationError("The request body must be a JSON object.")
+    return data
+
+
+def wants_csv() -> bool:
+    return ("text/csv" in request.headers.get("Accept", "")
+            or request.query.get("format") == "csv")

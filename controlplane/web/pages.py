@@ -1,0 +1,80 @@
+"""Server-rendered pages (DESIGN D8). Each page is a thin shell over the JSON API."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from bottle import Bottle, redirect, request
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from controlplane import __version__
+from controlplane.app import Services
+from controlplane.i18n import LANGUAGES, translations
+from controlplane.web import context, nav
+
+VIEWS = Path(__file__).parent / "views"
+
+
+@cache
+def environment(language: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(VIEWS)),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["tojson_attr"] = lambda v: json.dumps(v, ensure_ascii=False)
+    return env
+
+
+def render(name: str, **values: Any) -> str:
+    language = context.lang()
+    session = context.session()
+    pages = request.environ["bottle.app"].config.get("vcbox.pages", set())
+    values.setdefault("menu", nav.visible(pages))
+    if session is not None:
+        services = request.environ["bottle.app"].config["vcbox.services"]
+        values.setdefault("idle_timeout_s", services.auth.idle_limit(session))
+    return environment(language).get_template(name).render(
+        lang=language,
+        html_lang="zh-CN" if language == "zh_CN" else "en",
+        languages=LANGUAGES,
+        version=__version__,
+        session=session,
+        path=request.path,
+        **values,
+    )
+
+
+def render_login() -> str:
+    return render("login.html")
+
+
+def routes(app: Bottle, services: Services) -> None:
+    pages: set[str] = app.config.setdefault("vcbox.pages", set())
+
+    def page(path: str, template: str, **options: Any):
+        pages.add(path)
+
+        def show(**kwargs: Any) -> str:
+            return render(template, **kwargs)
+
+        show.__name__ = "page_" + template.replace(".html", "")
+        app.route(path, "GET", show, page=True, **options)
+
+    page("/", "home.html")
+    @app.get("/login", page=True, auth="public")
+    def login_page():
+        if context.session() is not None:
+            redirect("/")
+        return render("login.html")
+
+    page("/forgot", "forgot.html", auth="public")
+    app.route("/reset/<token>", "GET", lambda token: render("reset.html", token=token),
+              page=True, auth="public", name="page_reset")
+    page("/setup", "setup.html", auth="setup")
+    page("/settings/smtp", "smtp.html")
+    page("/logs/operation", "oplog.html")

@@ -1,0 +1,96 @@
+// SMTP form (settings page and setup wizard) with "test mail settings" (M1, M2).
+"use strict";
+(() => {
+  const DEFAULT_PORTS = { none: 25, ssl: 465, tls: 587 };
+
+  async function smtpForm(form, opts = {}) {
+    const secure = form.querySelector('[data-role="secure"]');
+    const security = form.querySelector('[data-role="security"]');
+    const port = form.querySelector('[name="port"]');
+    const password = form.querySelector('[name="password"]');
+    const sync = () => { security.disabled = false; security.classList.toggle("invisible", !secure.checked); };
+    secure.addEventListener("change", () => {
+      security.value = secure.checked ? "ssl" : "none";
+      port.value = DEFAULT_PORTS[security.value];
+      sync();
+    });
+    security.addEventListener("change", () => { port.value = DEFAULT_PORTS[security.value]; });
+
+    async function load() {
+      const doc = await vcbox.api("GET", "/api/v1/settings/smtp");
+      vcbox.fill(form, doc);
+      secure.checked = doc.security !== "none";
+      password.value = "";
+      password.placeholder = doc.password_set ? "••••••••" : "";
+      sync();
+    }
+    await load();
+
+    const testDlg = document.getElementById("dlg-smtp-test");
+    const testForm = document.getElementById("form-smtp-test");
+    const result = testForm.querySelector('[data-role="result"]');
+    form.querySelector('[data-role="test"]').addEventListener("click", () => {
+      result.className = "alert d-none"; vcbox.clearErrors(testForm);
+      bootstrap.Modal.getOrCreateInstance(testDlg).show();
+    });
+    testForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      vcbox.clearErrors(testForm); vcbox.clearErrors(form);
+      result.className = "alert alert-info"; result.textContent = "…";
+      try {
+        const res = await vcbox.api("POST", "/api/v1/settings/smtp/test", { ...vcbox.formData(form), to: testForm.to.value });
+        result.className = "alert alert-success"; result.textContent = res.message;
+      } catch (err) {
+        if (!(err instanceof vcbox.ApiError)) throw err;
+        result.className = "alert alert-danger"; result.textContent = err.message;
+        vcbox.showErrors(testForm, err); vcbox.showErrors(form, { ...err, body: { ...err.body, message: "" } });
+      }
+    });
+
+    if (!opts.wizard) vcbox.bindForm(form, { onOk: async () => { vcbox.toast(window.VCBOX.i18n.saved); await load(); } });
+    return { save: () => vcbox.submitForm(form), reload: load };
+  }
+
+  // -- the setup wizard (A1): steps from GET /api/v1/setup, each with Back / Skip / Confirm.
+  async function wizard(T) {
+    const state = await vcbox.api("GET", "/api/v1/setup");
+    const steps = [...state.steps];
+    let index = 0, smtp = null;
+    const back = document.getElementById("wizard-back"), skip = document.getElementById("wizard-skip"), confirm = document.getElementById("wizard-confirm");
+    const list = document.getElementById("wizard-steps");
+
+    function show() {
+      list.replaceChildren(...steps.map((s, i) => { const li = document.createElement("li"); li.textContent = T[s]; li.className = i === index ? "active" : i < index ? "done" : ""; return li; }));
+      document.querySelectorAll("section[data-step]").forEach((s) => s.classList.toggle("d-none", s.dataset.step !== steps[index]));
+      back.disabled = index === 0 || steps[index - 1] === "admin";
+      skip.disabled = steps[index] === "admin";
+      skip.title = steps[index] === "admin" ? T.adminRequired : "";
+      confirm.textContent = index === steps.length - 1 ? T.finish : T.confirm;
+    }
+    async function enter() {
+      if (steps[index] === "smtp" && !smtp) smtp = await smtpForm(document.getElementById("form-smtp"), { wizard: true });
+      show();
+    }
+    function next() { if (index === steps.length - 1) location.href = "/"; else { index++; enter(); } }
+    back.onclick = () => { if (index > 0) { index--; enter(); } };
+    skip.onclick = next;
+    confirm.onclick = async () => {
+      const step = steps[index];
+      if (step === "admin") {
+        const res = await vcbox.submitForm(document.getElementById("form-admin"));
+        if (!res) return;
+        let meta = document.querySelector('meta[name="csrf-token"]');
+        if (!meta) { meta = document.createElement("meta"); meta.name = "csrf-token"; document.head.append(meta); }
+        meta.content = res.csrf_token;
+        window.VCBOX.idleTimeoutS = res.idle_timeout_s;
+      } else if (step === "smtp") {
+        if (!(await smtp.save())) return;
+      }
+      next();
+    };
+    await enter();
+  }
+
+  window.vcbox.smtpForm = smtpForm;
+  window.vcbox.wizard = wizard;
+})();
