@@ -8,6 +8,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from controlplane import rules
 from controlplane.config import Config
 from controlplane.errors import Conflict, Locked, Unauthorized, ValidationError
+from controlplane.i18n import N_
 from controlplane.rules import Field
 from controlplane.store import Documents, History
 
@@ -51,6 +53,8 @@ class Auth:
         self.config = config
         self.clock = clock
         self._sessions: dict[str, Session] = {}
+        # Called with a session that has just idled out (the web layer logs it).
+        self.on_expire: Callable[[Session], None] | None = None
         self._lock = threading.RLock()
         self._load_sessions()
 
@@ -70,7 +74,7 @@ class Auth:
             "language": Field(rules.one_of("zh_CN", "en"), required=False),
         })
         if "confirm_password" in clean and clean["confirm_password"] != clean["password"]:
-            raise ValidationError(details={"confirm_password": "The passwords do not match."})
+            raise ValidationError(details={"confirm_password": N_("The passwords do not match.")})
         doc = {
             "username": ADMIN_USERNAME,
             "password_hash": _hasher.hash(clean["password"]),
@@ -81,7 +85,7 @@ class Auth:
         }
         with self.docs.batch() as batch:
             if batch.get(ADMIN) is not None:
-                raise Conflict("The administrator already exists.")
+                raise Conflict(N_("The administrator already exists."))
             batch.put(ADMIN, doc)
         return doc
 
@@ -98,8 +102,8 @@ class Auth:
     def authenticate(self, username: Any, password: Any) -> str:
         """Return the username on success. Raises Locked (423) or Unauthorized (401)."""
         if not isinstance(username, str) or not isinstance(password, str) or not username:
-            raise ValidationError(details={"username": "Required."} if not username else
-                                  {"password": "Required."})
+            raise ValidationError(details={"username": N_("Required.")} if not username else
+                                  {"password": N_("Required.")})
         username = username.strip()
         remaining = self.lock_remaining(username)
         if remaining > 0:
@@ -127,9 +131,9 @@ class Auth:
             (username, failures, locked_until),
         )
         if locked_until:
-            raise Locked(minutes=round(self.config.lockout_s / 60),
+            raise Locked(minutes=max(1, round(self.config.lockout_s / 60)),
                          retry_after=self.config.lockout_s, just_locked=True)
-        raise Unauthorized("Wrong user name or password. %(left)s attempts left.",
+        raise Unauthorized(N_("Wrong user name or password. %(left)s attempts left."),
                            left=self.config.lockout_attempts - failures)
 
     # -- sessions -------------------------------------------------------------------------
@@ -169,7 +173,8 @@ class Auth:
             return None
         now = self.clock()
         if now - session.last_seen > self.idle_limit(session):
-            self.close_session(token)
+            if self.close_session(token) is not None and self.on_expire is not None:
+                self.on_expire(session)
             return None
         if not touch:
             return session
@@ -207,9 +212,10 @@ class Auth:
         })
         admin = self.admin()
         if admin is None or not self._verify(admin, clean["current_password"]):
-            raise ValidationError(details={"current_password": "The current password is wrong."})
+            raise ValidationError(
+                details={"current_password": N_("The current password is wrong.")})
         if clean["confirm_password"] != clean["new_password"]:
-            raise ValidationError(details={"confirm_password": "The passwords do not match."})
+            raise ValidationError(details={"confirm_password": N_("The passwords do not match.")})
         self._set_password(clean["new_password"])
         self.close_other_sessions(admin["username"], keep=session)
 
@@ -221,9 +227,9 @@ class Auth:
         with self.docs.batch() as batch:
             admin = batch.get(ADMIN)
             if admin is None:
-                raise Conflict("The administrator does not exist yet.")
+                raise Conflict(N_("The administrator does not exist yet."))
             if (admin.get("email") or "") != clean.get("current_email", ""):
-                raise ValidationError(details={"current_email": "The current e-mail is wrong."})
+                raise ValidationError(details={"current_email": N_("The current e-mail is wrong.")})
             batch.put(ADMIN, {**admin, "email": clean["new_email"]})
 
     def set_language(self, language: str) -> None:
@@ -270,7 +276,7 @@ class Auth:
             "confirm_password": rules.text,
         })
         if clean["confirm_password"] != clean["new_password"]:
-            raise ValidationError(details={"confirm_password": "The passwords do not match."})
+            raise ValidationError(details={"confirm_password": N_("The passwords do not match.")})
         key = _digest(token)
         with self.history.lock:
             row = self.history.query(
@@ -278,7 +284,7 @@ class Auth:
             # Single use: the token goes whatever happens next.
             self.history.execute("DELETE FROM reset_tokens WHERE token_hash = ?", (key,))
         if not row or row[0]["expires"] <= self.clock():
-            raise ValidationError("This reset link is invalid or has expired.")
+            raise ValidationError(N_("This reset link is invalid or has expired."))
         self._set_password(clean["new_password"])
         username = row[0]["username"]
         self.history.execute("DELETE FROM login_failures WHERE username = ?", (username,))

@@ -7,10 +7,15 @@ from typing import Any
 Message = str | tuple[str, dict[str, Any]]
 
 
+def N_(message: str) -> str:
+    """Mark a msgid for extraction (as controlplane.i18n.N_; i18n imports this module)."""
+    return message
+
+
 class VcboxError(Exception):
     status = 400
     error_id = "error"
-    message = "The request could not be completed."
+    message = N_("The request could not be completed.")
 
     def __init__(
         self,
@@ -28,51 +33,51 @@ class VcboxError(Exception):
 class ValidationError(VcboxError):
     status = 400
     error_id = "invalid_input"
-    message = "Some fields are invalid."
+    message = N_("Some fields are invalid.")
 
 
 class Unauthorized(VcboxError):
     status = 401
     error_id = "unauthorized"
-    message = "Please log in."
+    message = N_("Please log in.")
 
 
 class Forbidden(VcboxError):
     status = 403
     error_id = "forbidden"
-    message = "This action is not allowed."
+    message = N_("This action is not allowed.")
 
 
 class CsrfFailed(Forbidden):
     error_id = "csrf_failed"
-    message = "The request is missing a valid CSRF token. Reload the page and try again."
+    message = N_("The request is missing a valid CSRF token. Reload the page and try again.")
 
 
 class NotFound(VcboxError):
     status = 404
     error_id = "not_found"
-    message = "Not found."
+    message = N_("Not found.")
 
 
 class Conflict(VcboxError):
     status = 409
     error_id = "conflict"
-    message = "The request conflicts with the current state."
+    message = N_("The request conflicts with the current state.")
 
 
 class Locked(VcboxError):
     status = 423
     error_id = "locked"
-    message = "Too many wrong passwords: this user is locked for %(minutes)s minutes."
+    message = N_("Too many wrong passwords: this user is locked for %(minutes)s minutes.")
 
 
 class TooLarge(VcboxError):
     status = 413
     error_id = "too_large"
-    message = "The request is too large."
+    message = N_("The request is too large.")
 
 
 class Unavailable(VcboxError):
     status = 502
     error_id = "upstream_failed"
-    message = "%(reason)s"
+    message = "%(reason)s"  # the upstream's own words: nothing to translate

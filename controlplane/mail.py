@@ -17,7 +17,7 @@ class Mailer:
 
     def _send(self, smtp: dict[str, Any], to: str, subject: str, body: str) -> None:
         if not smtp.get("server") or not smtp.get("sender"):
-            raise Conflict("Set up the SMTP server first.")
+            raise Conflict(N_("Set up the SMTP server first."))
         msg = smtp_driver.build(smtp["sender"], [to], subject, body)
         try:
             smtp_driver.send(smtp, msg)

@@ -8,23 +8,24 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane.i18n import N_
 from controlplane.store import History
 
 # Action ids -> msgids for display (translated by the web layer).
 ACTIONS: dict[str, str] = {
-    "login": "Log in",
-    "login_failed": "Failed login",
-    "lockout": "User locked",
-    "logout": "Log out",
-    "session_expired": "Session expired",
-    "setup_admin": "Set up administrator",
-    "change_password": "Change password",
-    "change_email": "Change e-mail",
-    "password_reset_request": "Request password reset",
-    "password_reset": "Reset password",
-    "update_settings": "Change settings",
-    "test_mail": "Send test mail",
-    "update_setup": "Setup wizard",
+    "login": N_("Log in"),
+    "login_failed": N_("Failed login"),
+    "lockout": N_("User locked"),
+    "logout": N_("Log out"),
+    "session_expired": N_("Session expired"),
+    "setup_admin": N_("Set up administrator"),
+    "change_password": N_("Change password"),
+    "change_email": N_("Change e-mail"),
+    "password_reset_request": N_("Request password reset"),
+    "password_reset": N_("Reset password"),
+    "update_settings": N_("Change settings"),
+    "test_mail": N_("Send test mail"),
+    "update_setup": N_("Setup wizard"),
 }
 
 SUCCESS = "success"
@@ -91,6 +92,6 @@ def to_csv(rows: list[dict[str, Any]], headers: list[str], columns: list[str]) -
 
 def _csv_safe(value: Any) -> Any:
     # A cell starting with = + - @ is a formula to Excel: neutralise it.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.errors import Message, ValidationError
+from controlplane.i18n import N_
 
 
 class FieldError(Exception):
@@ -26,7 +27,7 @@ _EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%*+/=?^_`{|}~.-]+$")
 
 def text(value: Any) -> str:
     if not isinstance(value, str):
-        raise FieldError("Must be text.")
+        raise FieldError(N_("Must be text."))
     return value
 
 
@@ -34,7 +35,7 @@ def login_password(value: Any) -> str:
     """R1: 6-16 characters."""
     value = text(value)
     if not 6 <= len(value) <= 16:
-        raise FieldError("The password must be 6 to 16 characters long.")
+        raise FieldError(N_("The password must be 6 to 16 characters long."))
     return value
 
 
@@ -42,7 +43,7 @@ def smtp_password(value: Any) -> str:
     """R2: at most 128 characters."""
     value = text(value)
     if len(value) > 128:
-        raise FieldError("At most %(max)s characters.", max=128)
+        raise FieldError(N_("At most %(max)s characters."), max=128)
     return value
 
 
@@ -63,16 +64,16 @@ def email(value: Any) -> str:
     """R3: <user>@<domain or IP>, at most 128 characters, case-insensitive."""
     value = text(value).strip()
     if not value:
-        raise FieldError("Required.")
+        raise FieldError(N_("Required."))
     if len(value) > 128:
-        raise FieldError("At most %(max)s characters.", max=128)
+        raise FieldError(N_("At most %(max)s characters."), max=128)
     if _EMAIL_ILLEGAL & set(value):
-        raise FieldError("The characters < > , \" ' & are not allowed in an e-mail address.")
+        raise FieldError(N_("The characters < > , \" ' & are not allowed in an e-mail address."))
     user, at, host = value.rpartition("@")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not at or not user or not _EMAIL_LOCAL.match(user) or not is_host(host) or "." not in host:
-        raise FieldError("Enter an e-mail address like Jane@example.com.")
+        raise FieldError(N_("Enter an e-mail address like Jane@example.com."))
     return value.lower()
 
 
@@ -86,7 +87,7 @@ def account(value: Any) -> str:
     """R4: exactly 4 digits."""
     value = text(value).strip()
     if not re.fullmatch(r"[0-9]{4}", value):
-        raise FieldError("An account is exactly 4 digits.")
+        raise FieldError(N_("An account is exactly 4 digits."))
     return value
 
 
@@ -94,11 +95,11 @@ def account_name(value: Any) -> str:
     """R5: at most 128 characters: letters (CJK included), digits, spaces, . _ -."""
     value = text(value).strip()
     if not value:
-        raise FieldError("Required.")
+        raise FieldError(N_("Required."))
     if len(value) > 128:
-        raise FieldError("At most %(max)s characters.", max=128)
+        raise FieldError(N_("At most %(max)s characters."), max=128)
     if not all(ch.isalnum() or ch in " ._-" for ch in value):
-        raise FieldError("Use letters, digits, spaces and . _ - only.")
+        raise FieldError(N_("Use letters, digits, spaces and . _ - only."))
     return value
 
 
@@ -106,11 +107,11 @@ def domain(value: Any) -> str:
     """R6: a host name or IP address, at most 128 characters."""
     value = text(value).strip()
     if not value:
-        raise FieldError("Required.")
+        raise FieldError(N_("Required."))
     if len(value) > 128:
-        raise FieldError("At most %(max)s characters.", max=128)
+        raise FieldError(N_("At most %(max)s characters."), max=128)
     if not is_host(value):
-        raise FieldError("Enter a valid host name or IP address.")
+        raise FieldError(N_("Enter a valid host name or IP address."))
     return value.lower()
 
 
@@ -118,45 +119,46 @@ def room_name(value: Any) -> str:
     """R7: at most 255 characters."""
     value = text(value).strip()
     if not value:
-        raise FieldError("Required.")
+        raise FieldError(N_("Required."))
     if len(value) > 255:
-        raise FieldError("At most %(max)s characters.", max=255)
+        raise FieldError(N_("At most %(max)s characters."), max=255)
     return value
 
 
 def port(value: Any) -> int:
     """R8: an integer 1-65535."""
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise FieldError("A port is a whole number from 1 to 65535.")
+        raise FieldError(N_("A port is a whole number from 1 to 65535."))
     if isinstance(value, str):
         if not re.fullmatch(r"[0-9]{1,5}", value.strip()):
-            raise FieldError("A port is a whole number from 1 to 65535.")
+            raise FieldError(N_("A port is a whole number from 1 to 65535."))
         value = int(value)
     if not 1 <= value <= 65535:
-        raise FieldError("A port is a whole number from 1 to 65535.")
+        raise FieldError(N_("A port is a whole number from 1 to 65535."))
     return value
 
 
 def port_range(value: Any) -> dict[str, int]:
     """R8: {min, max} with min < max and max - min >= 1000."""
     if not isinstance(value, Mapping):
-        raise FieldError("A port range has a minimum and a maximum.")
+        raise FieldError(N_("A port range has a minimum and a maximum."))
     low, high = port(value.get("min")), port(value.get("max"))
     if high - low < 1000:
-        raise FieldError("The maximum must exceed the minimum by at least 1000.")
+        raise FieldError(N_("The maximum must exceed the minimum by at least 1000."))
     return {"min": low, "max": high}
 
 
 def boolean(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise FieldError("Must be true or false.")
+        raise FieldError(N_("Must be true or false."))
     return value
 
 
 def one_of(*choices: Any) -> Check:
     def check(value: Any) -> Any:
         if value not in choices:
-            raise FieldError("Choose one of: %(choices)s.", choices=", ".join(map(str, choices)))
+            raise FieldError(N_("Choose one of: %(choices)s."),
+                             choices=", ".join(map(str, choices)))
         return value
 
     return check
@@ -166,7 +168,7 @@ def max_length(limit: int) -> Check:
     def check(value: Any) -> str:
         value = text(value)
         if len(value) > limit:
-            raise FieldError("At most %(max)s characters.", max=limit)
+            raise FieldError(N_("At most %(max)s characters."), max=limit)
         return value
 
     return check
@@ -187,14 +189,14 @@ def validate(
     Unknown fields are refused, so that a typo never silently does nothing.
     """
     if not isinstance(data, Mapping):
-        raise ValidationError("The request body must be a JSON object.")
+        raise ValidationError(N_("The request body must be a JSON object."))
     clean: dict[str, Any] = {}
     details: dict[str, Message] = {}
     for name, spec in fields.items():
         spec = spec if isinstance(spec, Field) else Field(spec)
         if name not in data or data[name] is None:
             if spec.required and not partial:
-                details[name] = "Required."
+                details[name] = N_("Required.")
             continue
         try:
             clean[name] = spec.check(data[name])
@@ -202,7 +204,7 @@ def validate(
             details[name] = exc.message
     for name in data:
         if name not in fields and name != "confirm":
-            details[name] = "Unknown field."
+            details[name] = N_("Unknown field.")
     if details:
         raise ValidationError(details=details)
     return clean

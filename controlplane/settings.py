@@ -13,6 +13,7 @@ from typing import Any
 
 from controlplane import rules
 from controlplane.errors import NotFound, ValidationError
+from controlplane.i18n import N_
 from controlplane.rules import Field
 from controlplane.store import Documents
 
@@ -23,7 +24,7 @@ def _smtp_server(value: Any) -> str:
 
 def _smtp_cross_check(doc: dict[str, Any]) -> None:
     if doc["server"] and not doc["sender"]:
-        raise ValidationError(details={"sender": "Required when a server is set."})
+        raise ValidationError(details={"sender": N_("Required when a server is set.")})
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Settings:
     @staticmethod
     def section(name: str) -> Section:
         if name not in SECTIONS:
-            raise NotFound("No such settings section: %(name)s.", name=name)
+            raise NotFound(N_("No such settings section: %(name)s."), name=name)
         return SECTIONS[name]
 
     def stored(self, name: str) -> dict[str, Any]:

@@ -95,6 +95,11 @@ class Client(requests.Session):
         kwargs.setdefault("allow_redirects", False)
         return super().request(method, url, *args, **kwargs)
 
+    def get(self, url, **kwargs):  # type: ignore[override]
+        # requests.Session.get passes allow_redirects=True itself: keep redirects visible.
+        kwargs.setdefault("allow_redirects", False)
+        return self.request("GET", url, **kwargs)
+
     def login(self, username: str = "admin", password: str = ADMIN_PASSWORD,
               remember: bool = False) -> requests.Response:
         res = self.post("/api/v1/session",

@@ -57,6 +57,8 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
 class SafeStorage(Storage):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        # The one writer lock: held by batches and by every tinydb table write.
+        self.lock = threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._data: Raw = self._load()
 
@@ -85,6 +87,18 @@ class SafeStorage(Storage):
         pass
 
 
+class _LockedTable(Table):
+    """A tinydb table whose read-modify-write of the shared copy holds the writer lock."""
+
+    def _update_table(self, updater: Callable[[dict[int, Any]], None]) -> None:
+        with self._storage.lock:  # type: ignore[attr-defined]
+            super()._update_table(updater)
+
+
+class _TinyDB(TinyDB):
+    table_class = _LockedTable
+
+
 class Batch:
     """Changes to several tables that are written in one atomic step."""
 
@@ -109,9 +123,9 @@ class Batch:
 class Documents:
     def __init__(self, path: str | Path, migrations: dict[int, Migration] | None = None,
                  version: int = SCHEMA_VERSION) -> None:
-        self.lock = threading.RLock()
-        self.db = TinyDB(path, storage=SafeStorage)
+        self.db = _TinyDB(path, storage=SafeStorage)
         self.storage: SafeStorage = self.db.storage  # type: ignore[assignment]
+        self.lock = self.storage.lock
         self._migrate(MIGRATIONS if migrations is None else migrations, version)
 
     def _migrate(self, migrations: dict[int, Migration], version: int) -> None:
@@ -148,12 +162,17 @@ class Documents:
             raw = self.storage.read()
             batch = Batch(raw)
             yield batch
-            if batch.changed:
+            # rows() and get() copy a table whether or not the block then changes it.
+            changed = {name: rows for name, rows in batch.changed.items()
+                       if rows != raw.get(name, {})}
+            if changed:
                 new = dict(raw)
-                new.update(batch.changed)
+                new.update(changed)
                 self.storage.write(new)
-                for name in batch.changed:
-                    self.db.table(name).clear_cache()
+                for name in changed:
+                    table = self.db.table(name)
+                    table.clear_cache()
+                    table._next_id = None  # the batch may have added ids: recount them
 
     def close(self) -> None:
         self.db.close()

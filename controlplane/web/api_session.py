@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from bottle import Bottle, response
+from bottle import Bottle, request, response
 
 from controlplane import oplog
 from controlplane.app import Services
@@ -20,6 +20,7 @@ RESET_SENT = N_("If the e-mail address is correct, you will receive a password r
 
 def start_session(services: Services, username: str, remember: bool) -> dict:
     token, session = services.auth.open_session(username, remember)
+    request.environ["vcbox.session"] = session
     options = {"max_age": services.config.remember_days * 86400} if remember else {}
     response.set_cookie(context.SESSION_COOKIE, token, path="/", httponly=True,
                         samesite="strict", **options)
@@ -114,11 +115,9 @@ def routes(app: Bottle, services: Services) -> None:
               audit="password_reset", audit_target=lambda kw: "admin",
               summary="Set a new password through a reset link")
     def reset(token: str):
-        auth.reset_password(token, body())
+        request.environ["vcbox.actor"] = auth.reset_password(token, body())
         return {"ok": True}
 
 
 def app_token() -> str | None:
-    from bottle import request
-
     return request.get_cookie(context.SESSION_COOKIE)

@@ -9,7 +9,7 @@ from bottle import request
 
 from controlplane.auth import Session
 from controlplane.errors import TooLarge, ValidationError
-from controlplane.i18n import normalize, translate
+from controlplane.i18n import N_, normalize, translate
 
 SESSION_COOKIE = "vcbox_session"
 LANG_COOKIE = "vcbox_lang"
@@ -21,8 +21,9 @@ def session() -> Session | None:
 
 
 def username() -> str:
+    """Who acts: the session's user, or the one a public route identified (vcbox.actor)."""
     current = session()
-    return current.username if current else ""
+    return current.username if current else request.environ.get("vcbox.actor", "")
 
 
 def lang() -> str:
@@ -59,11 +60,11 @@ def body() -> dict[str, Any]:
     try:
         data = request.json
     except Exception as exc:
-        raise ValidationError("The request body is not valid JSON.") from exc
+        raise ValidationError(N_("The request body is not valid JSON.")) from exc
     if data is None:
-        raise ValidationError("Send the request body as application/json.")
+        raise ValidationError(N_("Send the request body as application/json."))
     if not isinstance(data, dict):
-        raise ValidationError("The request body must be a JSON object.")
+        raise ValidationError(N_("The request body must be a JSON object."))
     return data
 
 

@@ -20,6 +20,7 @@ from controlplane import oplog
 from controlplane.app import Services
 from controlplane.auth import Auth
 from controlplane.errors import CsrfFailed, Unauthorized, VcboxError
+from controlplane.i18n import N_
 from controlplane.web import context
 from controlplane.web.context import _
 
@@ -64,7 +65,7 @@ class JsonErrors:
                 raise
             except Exception:
                 log.exception("unhandled error in %s %s", request.method, request.path)
-                exc = VcboxError("An internal error occurred.")
+                exc = VcboxError(N_("An internal error occurred."))
                 exc.status, exc.error_id = 500, "internal_error"
                 return error_response(exc)
 
@@ -177,6 +178,22 @@ def _error_handler(res: HTTPError) -> str:
 
 
 def install(app, services: Services) -> None:
+    def log_expiry(session) -> None:
+        services.oplog.record(session.username, context.client_ip(), "session_expired",
+                              session.username)
+
+    services.auth.on_expire = log_expiry
+
+    def security_headers() -> None:
+        headers = response.headers
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        # Reset links carry their token in the URL: never leak it in a Referer.
+        headers["Referrer-Policy"] = "no-referrer"
+        if not request.path.startswith("/static/"):
+            headers["Cache-Control"] = "no-store"
+
+    app.add_hook("after_request", security_headers)
     app.install(JsonErrors())
     app.install(SessionAuth(services))
     app.install(Csrf(services))

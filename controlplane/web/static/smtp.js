@@ -8,7 +8,7 @@
     const security = form.querySelector('[data-role="security"]');
     const port = form.querySelector('[name="port"]');
     const password = form.querySelector('[name="password"]');
-    const sync = () => { security.disabled = false; security.classList.toggle("invisible", !secure.checked); };
+    const sync = () => { security.disabled = false; security.classList.toggle("d-none", !secure.checked); };
     secure.addEventListener("change", () => {
       security.value = secure.checked ? "ssl" : "none";
       port.value = DEFAULT_PORTS[security.value];
