@@ -7,11 +7,12 @@ invalid or could not be measured).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import traceback
 
 from bench import status
-from bench.harness import BenchError, Options, Result, machine_line
+from bench.harness import BenchError, Options, Result, load_line, machine_line
 
 # One module per figure, in the order they run. Later figures append here.
 FIGURES = [status]
@@ -33,12 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(duration=args.duration, connections=args.connections,
                       threads=min(2, args.connections))
 
+    # SIGTERM unwinds like Ctrl-C: the finally blocks stop wrk and the server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(machine_line(), flush=True)
     results: list[Result] = []
     for figure in FIGURES:
         if args.only and args.only != figure.NAME:
             continue
-        print(f"[{figure.NAME}] {figure.TITLE}", flush=True)
+        print(f"[{figure.NAME}] {figure.TITLE}  ({load_line()})", flush=True)
         try:
             result = figure.run(options)
         except (BenchError, OSError) as exc:
@@ -65,4 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)

@@ -69,14 +69,38 @@ def _wrk_version() -> str:
     return first[0].split(" Copyright")[0] if first else "wrk (unknown version)"
 
 
-def machine_line() -> str:
+def nproc() -> int:
     try:
-        nproc = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        nproc = os.cpu_count() or 0
-    return (f"machine: nproc {nproc} ({_cpu_model()}), {platform.system()} "
+        return os.cpu_count() or 1
+
+
+def machine_line() -> str:
+    return (f"machine: nproc {nproc()} ({_cpu_model()}), {platform.system()} "
             f"{platform.machine()}, Python {platform.python_version()} "
             f"({platform.python_implementation()}), {_wrk_version()}")
+
+
+def load_line() -> str:
+    """The load average, with a warning when other processes already keep the CPUs busy."""
+    try:
+        load1, load5, _ = os.getloadavg()
+    except OSError:
+        return ""
+    line = f"load average {load1:.2f} {load5:.2f}"
+    if load1 > 0.5 * nproc():
+        line += " (other processes are busy: figures will be noisy)"
+    return line
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 # -- a real server -------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from bench.harness import (
     SESSION_COOKIE,
     BenchError,
@@ -9,6 +11,7 @@ from bench.harness import (
     Result,
     Server,
     call,
+    cpu_seconds,
     fmt_ms,
     run_wrk,
 )
@@ -35,7 +38,12 @@ def run(options: Options) -> Result:
         run_wrk(url, warm, options.connections, options.threads, headers)
         print(f"  wrk -t{options.threads} -c{options.connections} -d{options.duration:.0f}s "
               f"--latency {url}", flush=True)
+        cpu0, wall0 = cpu_seconds(server.pid), time.monotonic()
         wrk = run_wrk(url, options.duration, options.connections, options.threads, headers)
+        cpu1, wall = cpu_seconds(server.pid), time.monotonic() - wall0
+        if cpu0 is not None and cpu1 is not None:
+            print(f"  server process CPU {100 * (cpu1 - cpu0) / wall:.0f}% of one core "
+                  f"(gevent: one core at most)", flush=True)
 
     problems = wrk.problems
     valid = not problems

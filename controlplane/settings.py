@@ -76,6 +76,11 @@ class Settings:
         section = self.section(name)
         return {**copy.deepcopy(section.defaults), **(self.docs.get(_key(name)) or {})}
 
+    def value(self, name: str, key: str) -> Any:
+        """One stored key (or its default), without copying the section."""
+        doc = self.docs.peek(_key(name))
+        return doc[key] if key in doc else self.section(name).defaults[key]
+
     def public(self, name: str) -> dict[str, Any]:
         doc = self.stored(name)
         section = self.section(name)

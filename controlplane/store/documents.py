@@ -11,7 +11,7 @@ import copy
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -141,7 +141,7 @@ class Documents:
 
     @property
     def schema_version(self) -> int:
-        return (self.get(META) or {}).get("schema_version", 0)
+        return self.peek(META).get("schema_version", 0)
 
     def table(self, name: str) -> Table:
         return self.db.table(name)
@@ -150,6 +150,10 @@ class Documents:
         """A copy of the singleton document `name`, or None."""
         doc = self.storage.read().get(name, {}).get(SINGLETON_ID)
         return copy.deepcopy(doc) if doc is not None else None
+
+    def peek(self, name: str) -> Mapping[str, Any]:
+        """The singleton document `name` without a copy, for hot read paths: never mutate."""
+        return self.storage.read().get(name, {}).get(SINGLETON_ID) or {}
 
     def put(self, name: str, doc: dict[str, Any]) -> None:
         with self.batch() as batch:

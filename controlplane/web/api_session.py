@@ -120,4 +120,4 @@ def routes(app: Bottle, services: Services) -> None:
 
 
 def app_token() -> str | None:
-    return request.get_cookie(context.SESSION_COOKIE)
+    return context.cookie(context.SESSION_COOKIE)

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
+from typing import Any
 
 from bottle import Bottle
 
 from controlplane import __version__
 from controlplane.app import Services
+
+PROBE_TTL_S = 2.0
+
+
+def cached(ttl: float, probe: Callable[[], Any]) -> Callable[[], Any]:
+    """probe() at most once per ttl seconds: status is polled far more often than it changes."""
+    state: dict[str, Any] = {"at": -ttl, "value": None}
+
+    def get() -> Any:
+        now = time.monotonic()
+        if now - state["at"] >= ttl:
+            state["value"], state["at"] = probe(), now
+        return state["value"]
+
+    return get
 
 
 def routes(app: Bottle, services: Services) -> None:
@@ -18,20 +35,23 @@ def routes(app: Bottle, services: Services) -> None:
         except Exception:
             return False
 
+    history = cached(PROBE_TTL_S, history_ok)
+    disk = cached(PROBE_TTL_S, lambda: shutil.disk_usage(services.config.data_dir))
+
     @app.get("/api/v1/status", summary="Status of every component")
     def status():
-        smtp = services.settings.stored("smtp")
         now = time.time()
-        disk = shutil.disk_usage(services.config.data_dir)
+        usage = disk()
         return {
             "version": __version__,
-            "disk": {"total": disk.total, "used": disk.used, "free": disk.free},
             "time": now,
             "uptime_s": round(now - services.started, 1),
+            "disk": {"total": usage.total, "used": usage.used, "free": usage.free},
             "components": {
                 "controlplane": {"status": "ok"},
                 "documents": {"status": "ok", "schema_version": services.docs.schema_version},
-                "history": {"status": "ok" if history_ok() else "fail"},
-                "mail": {"status": "ok" if smtp["server"] else "not_configured"},
+                "history": {"status": "ok" if history() else "fail"},
+                "mail": {"status": "ok" if services.settings.value("smtp", "server")
+                         else "not_configured"},
             },
         }

@@ -16,6 +16,19 @@ LANG_COOKIE = "vcbox_lang"
 MAX_JSON_BYTES = 1 << 20
 
 
+def cookie(name: str) -> str | None:
+    """One cookie's value, read straight from the header (Bottle parses them all)."""
+    header = request.environ.get("HTTP_COOKIE")
+    if not header or name not in header:
+        return None
+    prefix = name + "="
+    for part in header.split(";"):
+        part = part.strip()
+        if part.startswith(prefix):
+            return part[len(prefix):].strip('"') or None
+    return None
+
+
 def session() -> Session | None:
     return request.environ.get("vcbox.session")
 
@@ -29,7 +42,7 @@ def username() -> str:
 def lang() -> str:
     cached = request.environ.get("vcbox.lang")
     if cached is None:
-        cached = normalize(request.get_cookie(LANG_COOKIE))
+        cached = normalize(cookie(LANG_COOKIE))
         request.environ["vcbox.lang"] = cached
     return cached
 

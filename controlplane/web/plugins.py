@@ -88,7 +88,7 @@ class SessionAuth:
         def wrapper(*args, **kwargs):
             if page and not auth.configured() and request.path != "/setup":
                 redirect("/setup")
-            token = request.get_cookie(context.SESSION_COOKIE)
+            token = context.cookie(context.SESSION_COOKIE)
             # Background polls (dashboards) do not count as activity for the idle limit.
             touch = request.environ.get("HTTP_X_VCBOX_BACKGROUND") != "1"
             session = auth.find_session(token, touch=touch) if token else None
