@@ -18,7 +18,7 @@ class Captchas:
         self.clock = clock
         self._pending: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
-        self._image = ImageCaptcha(width=160, height=60)
+        self._image = ImageCaptcha(width=130, height=48, font_sizes=(34, 38, 42))
 
     def new(self) -> tuple[str, bytes]:
         """A fresh captcha: its id and a PNG image of its text."""

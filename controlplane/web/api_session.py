@@ -23,7 +23,7 @@ def start_session(services: Services, username: str, remember: bool) -> dict:
     request.environ["vcbox.session"] = session
     options = {"max_age": services.config.remember_days * 86400} if remember else {}
     response.set_cookie(context.SESSION_COOKIE, token, path="/", httponly=True,
-                        samesite="strict", **options)
+                        samesite="strict", secure=context.is_https(), **options)
     return session_info(services, session)
 
 

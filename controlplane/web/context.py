@@ -51,16 +51,26 @@ def _(message: Any, **params: Any) -> str:
     return translate(lang(), message, **params)
 
 
-def client_ip() -> str:
-    remote = request.environ.get("REMOTE_ADDR", "")
-    forwarded = request.environ.get("HTTP_X_REAL_IP")
+def _from_proxy() -> bool:
     try:
-        # Only the local reverse proxy (nginx) may say who the client is.
-        if forwarded and ipaddress.ip_address(remote).is_loopback:
-            return forwarded.strip()
+        return ipaddress.ip_address(request.environ.get("REMOTE_ADDR", "")).is_loopback
     except ValueError:
-        pass
-    return remote
+        return False
+
+
+def is_https() -> bool:
+    """The browser's connection is HTTPS (directly, or through the local nginx)."""
+    if request.environ.get("wsgi.url_scheme") == "https":
+        return True
+    return _from_proxy() and request.environ.get("HTTP_X_FORWARDED_PROTO") == "https"
+
+
+def client_ip() -> str:
+    forwarded = request.environ.get("HTTP_X_REAL_IP")
+    # Only the local reverse proxy (nginx) may say who the client is.
+    if forwarded and _from_proxy():
+        return forwarded.strip()
+    return request.environ.get("REMOTE_ADDR", "")
 
 
 def body() -> dict[str, Any]:

@@ -152,3 +152,17 @@ def test_change_email(admin: Client) -> None:
     res = admin.put("/api/v1/admin/email", json={
         "current_email": "admin@example.com", "new_email": "x@example.com"})
     assert res.status_code == 400
+
+
+def test_cookie_is_secure_behind_the_https_proxy(configured: Server) -> None:
+    plain = requests.post(configured.url + "/api/v1/session",
+                          json={"username": "admin", "password": ADMIN_PASSWORD}, timeout=30)
+    assert "secure" not in plain.headers["Set-Cookie"].lower()
+    # nginx on the appliance terminates HTTPS and says so from 127.0.0.1.
+    https = requests.post(configured.url + "/api/v1/session",
+                          json={"username": "admin", "password": ADMIN_PASSWORD},
+                          headers={"X-Forwarded-Proto": "https"}, timeout=30)
+    assert "; secure" in https.headers["Set-Cookie"].lower()
+    for res in (plain, https):
+        assert res.headers["X-Frame-Options"] == "DENY"
+        assert res.headers["Cache-Control"] == "no-store"
