@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +114,24 @@ def make_server(tmp_path: Path, **env: str) -> Server:
     return Server(tmp_path / "data", free_port(), {k.upper(): v for k, v in env.items()})
 
 
+def create_admin(url: str) -> None:
+    res = requests.post(url + "/api/v1/setup/admin",
+                        json={"password": ADMIN_PASSWORD, "email": "admin@example.com"},
+                        timeout=30)
+    assert res.status_code == 200, res.text
+
+
+@contextmanager
+def configured_server(tmp_path: Path, **env: str) -> Iterator[Server]:
+    """A started server with these env vars, whose administrator exists; stopped after."""
+    srv = make_server(tmp_path, **env).start()
+    try:
+        create_admin(srv.url)
+        yield srv
+    finally:
+        srv.stop()
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """A started server on an empty data dir (not configured)."""
@@ -124,10 +143,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
 @pytest.fixture
 def configured(server: Server) -> Server:
     """A started server whose administrator exists (password ADMIN_PASSWORD)."""
-    res = requests.post(server.url + "/api/v1/setup/admin",
-                        json={"password": ADMIN_PASSWORD, "email": "admin@example.com"},
-                        timeout=30)
-    assert res.status_code == 200, res.text
+    create_admin(server.url)
     return server
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ADMIN_PASSWORD, Server, make_server
+from tests.conftest import ADMIN_PASSWORD, Server, configured_server
 
 WRONG = "Wrong#000"
 
@@ -62,14 +62,8 @@ def test_fewer_than_five_then_the_right_one_resets_the_count(configured: Server)
 
 @pytest.fixture
 def short_lock(tmp_path: Path):
-    srv = make_server(tmp_path, vcbox_lockout_s="2").start()
-    try:
-        res = requests.post(srv.url + "/api/v1/setup/admin", timeout=30,
-                            json={"password": ADMIN_PASSWORD, "email": "admin@example.com"})
-        assert res.status_code == 200
+    with configured_server(tmp_path, vcbox_lockout_s="2") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_the_lock_ends_after_the_lockout_time(short_lock: Server) -> None:

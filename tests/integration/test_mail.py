@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from controlplane.i18n import translate
-from tests.conftest import ADMIN_PASSWORD, Client, Server, make_server
+from tests.conftest import ADMIN_PASSWORD, Client, Server, configured_server
 from tests.integration.conftest import SMTP_PASSWORD, InProcess, Pki, SmtpServers
 
 EN = {"vcbox_lang": "en"}
@@ -22,17 +22,11 @@ EN = {"vcbox_lang": "en"}
 @pytest.fixture
 def mail_admin(tmp_path: Path, pki: Pki) -> Iterator[tuple[Server, Client]]:
     """A configured server that trusts the test CA (and only through SSL_CERT_FILE)."""
-    srv = make_server(tmp_path, ssl_cert_file=str(pki.ca)).start()
-    try:
-        res = requests.post(srv.url + "/api/v1/setup/admin", timeout=30,
-                            json={"password": ADMIN_PASSWORD, "email": "admin@example.com"})
-        assert res.status_code == 200
+    with configured_server(tmp_path, ssl_cert_file=str(pki.ca)) as srv:
         client = srv.client()
         client.cookies.set("vcbox_lang", "en")
         assert client.login().status_code == 200
         yield srv, client
-    finally:
-        srv.stop()
 
 
 def put_smtp(client: Client, settings: dict) -> dict:

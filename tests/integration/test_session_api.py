@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ADMIN_PASSWORD, Client, Server, make_server
+from tests.conftest import ADMIN_PASSWORD, Client, Server, configured_server
 
 BACKGROUND = {"X-VCBOX-Background": "1"}
 
@@ -36,14 +36,8 @@ def test_logout_ends_the_session(configured: Server, admin: Client) -> None:
 
 @pytest.fixture
 def short_idle(tmp_path: Path) -> Iterator[Server]:
-    srv = make_server(tmp_path, vcbox_session_idle_s="2").start()
-    try:
-        res = requests.post(srv.url + "/api/v1/setup/admin", timeout=30,
-                            json={"password": ADMIN_PASSWORD, "email": "admin@example.com"})
-        assert res.status_code == 200
+    with configured_server(tmp_path, vcbox_session_idle_s="2") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_idle_sessions_expire_and_background_polls_do_not_extend(short_idle: Server) -> None:
