@@ -19,7 +19,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 APT_PACKAGES=(
     python3 python3-venv python3-dev gcc
     chromium wrk openssl ca-certificates fonts-noto-cjk make
+    # the services whose rendered configs the tests run (DESIGN §4)
+    coturn nginx-light openssh-server chrony rsyslog iproute2 libc-bin
 )
+# Janus is packaged in Debian 12 but not in Debian 13.
+if apt-cache policy janus 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    APT_PACKAGES+=(janus)
+fi
 # A node from elsewhere (e.g. nodesource) ships its own npm and conflicts with
 # Debian's npm package: only ask Debian for node when there is no npm at all.
 if ! command -v npm >/dev/null 2>&1; then
@@ -47,7 +53,19 @@ if ((${#MISSING[@]})); then
     log "installing Debian packages: ${MISSING[*]}"
     APT=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300)
     "${APT[@]}" update
+    # Installing a service must not start it on this machine: the tests own the ports.
+    # A policy-rc.d that denies starts is put in place only when none exists already.
+    POLICY=/usr/sbin/policy-rc.d
+    OWN_POLICY=0
+    if [[ ! -e $POLICY ]]; then
+        printf '#!/bin/sh\n# vcbox setup: no service starts during install\nexit 101\n' \
+            | "${SUDO[@]}" tee "$POLICY" >/dev/null
+        "${SUDO[@]}" chmod 755 "$POLICY"
+        OWN_POLICY=1
+    fi
+    trap '[[ $OWN_POLICY == 1 ]] && "${SUDO[@]}" rm -f "$POLICY"' EXIT
     "${APT[@]}" install -y --no-install-recommends "${MISSING[@]}"
+    if [[ $OWN_POLICY == 1 ]]; then "${SUDO[@]}" rm -f "$POLICY"; OWN_POLICY=0; fi
 fi
 
 # --- 2. Python venv ----------------------------------------------------------
