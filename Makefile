@@ -20,7 +20,7 @@ lint: setup
 
 test: setup
 	$(RUFF) check $(LINT_PATHS)
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q tests/unit tests/integration tests/e2e
 
 bench: setup
 	$(PYTHON) -m bench

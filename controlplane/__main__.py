@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
     sub.add_parser("serve", help="serve the web admin and the API")
     sub.add_parser("openapi", help="print the OpenAPI document of the API")
+    apply = sub.add_parser("apply", help="render every service config from the store under "
+                           "VCBOX_ROOT and run the service actions it needs")
+    apply.add_argument("--dry-run", action="store_true",
+                       help="print the plan as a diff; write nothing, run nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = Config.from_env()
@@ -28,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         from controlplane.server import serve
 
         serve(config)
+    elif args.command == "apply":
+        return apply_command(config, args.dry_run)
     elif args.command == "openapi":
         import json
 
@@ -36,6 +42,27 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(document(create_app(config)), indent=2, ensure_ascii=False))
     return 0
+
+
+def apply_command(config: Config, dry_run: bool) -> int:
+    import dataclasses
+
+    from controlplane.app import Services
+
+    # The running server owns the child processes of local mode: the CLI starts none.
+    services = Services.open(dataclasses.replace(config, local_services=()))
+    try:
+        if dry_run:
+            sys.stdout.write(services.applier.plan().diff())
+            return 0
+        plan, result = services.applier.apply(actor="cli", ip="local")
+        for outcome in result.outcomes:
+            print(f"{outcome.action}: {outcome.text}")
+        print(f"{len(plan.files)} file(s) changed; " + ("ok" if result.ok else
+              f"FAILED, previous files restored: {result.failed}"))
+        return 0 if result.ok else 1
+    finally:
+        services.close()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from bottle import Bottle
 
+from controlplane.apply import Applier
 from controlplane.auth import Auth
 from controlplane.captchas import Captchas
 from controlplane.config import Config
@@ -29,6 +30,7 @@ class Services:
     settings: Settings
     mailer: Mailer
     captchas: Captchas
+    applier: Applier
     started: float = field(default_factory=time.time)
 
     @classmethod
@@ -38,15 +40,17 @@ class Services:
         docs = Documents(config.documents_path)
         history = History(config.history_path)
         settings = Settings(docs)
+        log = OperationLog(history)
         return cls(
             config=config,
             docs=docs,
             history=history,
             auth=Auth(docs, history, config),
-            oplog=OperationLog(history),
+            oplog=log,
             settings=settings,
             mailer=Mailer(settings),
             captchas=Captchas(),
+            applier=Applier(config, docs, settings, log),
         )
 
     def close(self) -> None:

@@ -24,6 +24,17 @@ class Config:
     lockout_attempts: int = 5
     lockout_s: int = 3 * 60
     reset_link_s: int = 10 * 60
+    # Where services run: "systemd" on the appliance, "local" (child processes) elsewhere.
+    service_mode: str = "local"
+    # Services the local mode runs as child processes; the others get their config checked.
+    local_services: tuple[str, ...] = ("janus", "coturn")
+    lan_ifname: str = "eth0"
+    wan_ifname: str = "eth1"
+    # The address media binds to while the interfaces use DHCP (see network settings).
+    media_ip: str = "127.0.0.1"
+    # Live network changes: "off" (files only, the dev default), "host", or "netns:<name>".
+    network_live: str = "off"
+    network_confirm_s: int = 120
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -57,4 +68,14 @@ class Config:
             lockout_attempts=_int_env(env, "VCBOX_LOCKOUT_ATTEMPTS", 5),
             lockout_s=_int_env(env, "VCBOX_LOCKOUT_S", 3 * 60),
             reset_link_s=_int_env(env, "VCBOX_RESET_LINK_S", 10 * 60),
+            service_mode=env.get("VCBOX_SERVICE_MODE") or ("systemd" if str(root) == "/"
+                                                           else "local"),
+            local_services=tuple(s for s in env.get("VCBOX_LOCAL_SERVICES",
+                                                    "janus,coturn").split(",") if s),
+            lan_ifname=env.get("VCBOX_LAN_IF", "eth0"),
+            wan_ifname=env.get("VCBOX_WAN_IF", "eth1"),
+            media_ip=env.get("VCBOX_MEDIA_IP", "127.0.0.1"),
+            network_live=env.get("VCBOX_NETWORK_LIVE") or ("host" if str(root) == "/"
+                                                           else "off"),
+            network_confirm_s=_int_env(env, "VCBOX_NETWORK_CONFIRM_S", 120),
         )

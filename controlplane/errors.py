@@ -81,3 +81,10 @@ class Unavailable(VcboxError):
     status = 502
     error_id = "upstream_failed"
     message = "%(reason)s"  # the upstream's own words: nothing to translate
+
+
+class ConfirmRequired(VcboxError):
+    """A change that restarts services, sent without "confirm": true."""
+
+    status = 409
+    error_id = "confirm_required"

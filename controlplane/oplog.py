@@ -26,6 +26,8 @@ ACTIONS: dict[str, str] = {
     "update_settings": N_("Change settings"),
     "test_mail": N_("Send test mail"),
     "update_setup": N_("Setup wizard"),
+    "apply": N_("Apply configuration"),
+    "confirm_network": N_("Confirm network change"),
 }
 
 SUCCESS = "success"

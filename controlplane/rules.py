@@ -142,6 +142,8 @@ def port_range(value: Any) -> dict[str, int]:
     """R8: {min, max} with min < max and max - min >= 1000."""
     if not isinstance(value, Mapping):
         raise FieldError(N_("A port range has a minimum and a maximum."))
+    if set(value) - {"min", "max"}:
+        raise FieldError(N_("A port range has a minimum and a maximum."))
     low, high = port(value.get("min")), port(value.get("max"))
     if high - low < 1000:
         raise FieldError(N_("The maximum must exceed the minimum by at least 1000."))
@@ -156,7 +158,8 @@ def boolean(value: Any) -> bool:
 
 def one_of(*choices: Any) -> Check:
     def check(value: Any) -> Any:
-        if value not in choices:
+        # Same type as well as equal: 10.0 and True are not among (10, 1).
+        if not any(value == c and type(value) is type(c) for c in choices):
             raise FieldError(N_("Choose one of: %(choices)s."),
                              choices=", ".join(map(str, choices)))
         return value
@@ -202,9 +205,42 @@ def validate(
             clean[name] = spec.check(data[name])
         except FieldError as exc:
             details[name] = exc.message
+        except ValidationError as exc:  # a nested object: name its fields "outer.inner"
+            if not exc.details:
+                details[name] = exc.message
+            for inner, message in exc.details.items():
+                details[f"{name}.{inner}"] = message
     for name in data:
         if name not in fields and name != "confirm":
             details[name] = N_("Unknown field.")
     if details:
         raise ValidationError(details=details)
     return clean
+
+
+def ipv4(value: Any) -> str:
+    """A unicast IPv4 address in dotted form."""
+    value = text(value).strip()
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError as exc:
+        raise FieldError(N_("Enter an IPv4 address like 192.168.1.10.")) from exc
+    if address.is_multicast or address.is_unspecified or str(address) == "255.255.255.255":
+        raise FieldError(N_("Enter an IPv4 address like 192.168.1.10."))
+    return str(address)
+
+
+def optional_ipv4(value: Any) -> str:
+    return "" if value in (None, "") else ipv4(value)
+
+
+def netmask(value: Any) -> str:
+    """A contiguous IPv4 netmask like 255.255.255.0."""
+    value = text(value).strip()
+    try:
+        prefix = ipaddress.IPv4Network(f"0.0.0.0/{value}").prefixlen
+    except ValueError as exc:
+        raise FieldError(N_("Enter a subnet mask like 255.255.255.0.")) from exc
+    if str(ipaddress.IPv4Network(f"0.0.0.0/{prefix}").netmask) != value:
+        raise FieldError(N_("Enter a subnet mask like 255.255.255.0."))
+    return value

@@ -42,6 +42,8 @@ def serve(config: Config) -> None:
     from controlplane.app import Services, create_app
 
     services = Services.open(config)
+    # Render every config from the store and start what runs here (first run, upgrades).
+    services.applier.startup()
     app = create_app(config, services)
     sock = listening_socket(config.listen_host, config.listen_port)
     server = WSGIServer(sock, app, log=None, error_log=log, handler_class=Handler)
@@ -57,4 +59,5 @@ def serve(config: Config) -> None:
     try:
         server.serve_forever()
     finally:
+        services.applier.shutdown()
         services.close()

@@ -20,7 +20,7 @@ APT_PACKAGES=(
     python3 python3-venv python3-dev gcc
     chromium wrk openssl ca-certificates fonts-noto-cjk make
     # the services whose rendered configs the tests run (DESIGN §4)
-    coturn nginx-light openssh-server chrony rsyslog iproute2 libc-bin
+    coturn nginx-light openssh-server chrony rsyslog rsyslog-gnutls iproute2 libc-bin
 )
 # Janus is packaged in Debian 12 but not in Debian 13.
 if apt-cache policy janus 2>/dev/null | grep -q 'Candidate: [0-9]'; then

@@ -45,8 +45,11 @@ class Server:
 
     def start(self) -> Server:
         self.data.mkdir(parents=True, exist_ok=True)
+        # Services run as children only where a test asks for them (VCBOX_LOCAL_SERVICES):
+        # they listen on fixed ports that parallel servers would fight over.
         env = {**os.environ, "VCBOX_DATA": str(self.data),
-               "VCBOX_LISTEN": f"127.0.0.1:{self.port}", **self.env}
+               "VCBOX_LISTEN": f"127.0.0.1:{self.port}", "VCBOX_LOCAL_SERVICES": "",
+               **self.env}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "controlplane", "serve"],
                                          cwd=REPO, env=env, stdout=log, stderr=log)

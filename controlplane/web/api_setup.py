@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from bottle import Bottle
 
 from controlplane.app import Services
+from controlplane.errors import NotFound
+from controlplane.i18n import N_
 from controlplane.web import context
 from controlplane.web.api_session import start_session
 from controlplane.web.context import body
 
-# Wizard steps in order. Steps whose settings do not exist yet are left out (network,
-# time and license arrive with the issues that build those settings).
-WIZARD_STEPS = ("admin", "smtp")
-QUICK_STEPS = ("smtp",)
+# Wizard steps in order (A1): network, time, admin, (license: arrives with its issue),
+# SMTP. Quick settings (A6) re-run them without the administrator step.
+WIZARD_STEPS = ("network", "time", "admin", "smtp")
+QUICK_STEPS = ("network", "time", "smtp")
+# Settings sections the wizard changes before an administrator exists.
+SETUP_SECTIONS = ("network", "time")
+
+
+def _setup_section(section: str) -> str:
+    if section not in SETUP_SECTIONS:
+        raise NotFound(N_("No such settings section: %(name)s."), name=section)
+    return section
+
+
+def _settings_route(app: Bottle, method: str, rule: str) -> Callable[..., Any]:
+    """The plain handler of a settings route (without its session/CSRF/audit wrappers)."""
+    for route in app.routes:
+        if route.method == method and route.rule == rule:
+            return route.callback
+    raise LookupError(f"{method} {rule} is not routed")
 
 
 def routes(app: Bottle, services: Services) -> None:
@@ -35,3 +56,25 @@ def routes(app: Bottle, services: Services) -> None:
         data.setdefault("language", context.lang())
         admin = auth.create_admin(data)
         return start_session(services, admin["username"], False)
+
+    # The wizard's network and time steps come before the administrator (A1): the same
+    # settings API, public until an administrator exists, then session + CSRF as usual.
+    @app.get("/api/v1/setup/settings/<section>", auth="setup",
+             summary="Setup wizard: the network or time settings (GET /api/v1/settings/...)")
+    def setup_get_section(section: str):
+        handler = _settings_route(app, "GET", "/api/v1/settings/<section>")
+        return handler(_setup_section(section))
+
+    @app.put("/api/v1/setup/settings/<section>", auth="setup", csrf="setup",
+             audit="update_settings",
+             summary="Setup wizard: change the network or time settings (as PUT "
+                     "/api/v1/settings/...)")
+    def setup_put_section(section: str):
+        handler = _settings_route(app, "PUT", "/api/v1/settings/<section>")
+        return handler(_setup_section(section))
+
+    @app.post("/api/v1/setup/settings/network/confirm", auth="setup", csrf="setup",
+              audit="confirm_network", audit_target=lambda kw: "network",
+              summary="Setup wizard: keep the last network change")
+    def setup_confirm_network():
+        return _settings_route(app, "POST", "/api/v1/settings/network/confirm")()

@@ -33,6 +33,7 @@ MENU: tuple[Item, ...] = (
         Item(N_("Disk space"), "/settings/disk"),
         Item(N_("System maintenance"), "/maintenance"),
         Item(N_("Operation log"), "/logs/operation"),
+        Item(N_("Remote syslog"), "/settings/syslog"),
         Item(N_("System logs"), "/logs/system"),
         Item(N_("Terminal logs"), "/logs/terminals"),
     )),

@@ -10,7 +10,7 @@ from typing import Any
 from bottle import Bottle, redirect, request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from controlplane import __version__
+from controlplane import __version__, timezones
 from controlplane.app import Services
 from controlplane.i18n import LANGUAGES, translations
 from controlplane.web import context, nav
@@ -56,11 +56,11 @@ def render_login() -> str:
 def routes(app: Bottle, services: Services) -> None:
     pages: set[str] = app.config.setdefault("vcbox.pages", set())
 
-    def page(path: str, template: str, **options: Any):
+    def page(path: str, template: str, values: dict[str, Any] | None = None, **options: Any):
         pages.add(path)
 
         def show(**kwargs: Any) -> str:
-            return render(template, **kwargs)
+            return render(template, **(values or {}), **kwargs)
 
         show.__name__ = "page_" + template.replace(".html", "")
         app.route(path, "GET", show, page=True, **options)
@@ -75,6 +75,14 @@ def routes(app: Bottle, services: Services) -> None:
     page("/forgot", "forgot.html", auth="public")
     app.route("/reset/<token>", "GET", lambda token: render("reset.html", token=token),
               page=True, auth="public", name="page_reset")
-    page("/setup", "setup.html", auth="setup")
+    # The time zone select (T1) lists the guide's Appendix A, labelled in the UI language.
+    zones = {"zones": timezones.ZONES}
+    page("/setup", "setup.html", zones, auth="setup")
+    page("/settings/call", "call.html")
+    page("/settings/network", "network.html")
+    page("/settings/services", "services.html")
+    page("/settings/ports", "ports.html")
+    page("/settings/time", "time.html", zones)
     page("/settings/smtp", "smtp.html")
+    page("/settings/syslog", "syslog.html")
     page("/logs/operation", "oplog.html")

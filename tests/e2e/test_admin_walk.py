@@ -54,13 +54,25 @@ def logout(page: Page, srv: Server) -> None:
 
 
 def wizard(page: Page, srv: Server, shots: Path) -> None:
-    """A1: `/` on a fresh appliance leads to the wizard; admin step, SMTP step, finish."""
+    """A1: `/` on a fresh appliance leads to the wizard; network and time steps (skipped),
+    admin step, SMTP step, finish."""
     page.goto(srv.url + "/")
     page.wait_for_url(srv.url + "/setup")
+    network = page.locator('section[data-step="network"]')
+    expect(network).to_be_visible()
+    expect(page.locator('#form-network [name="domain"]')).not_to_have_value("")  # loaded
+    expect(page.locator("#wizard-back")).to_be_disabled()  # the first step
+    page.screenshot(path=shots / "wizard-network.png", full_page=True)
+    page.click("#wizard-skip")
+    time_step = page.locator('section[data-step="time"]')
+    expect(time_step).to_be_visible()
+    expect(network).to_be_hidden()
+    page.screenshot(path=shots / "wizard-time.png", full_page=True)
+    page.click("#wizard-skip")
+
     admin = page.locator('section[data-step="admin"]')
     expect(admin).to_be_visible()
     expect(page.locator("#wizard-skip")).to_be_disabled()  # the admin cannot be skipped
-    expect(page.locator("#wizard-back")).to_be_disabled()
     confirm = page.locator("#wizard-confirm")
     confirm_text = confirm.inner_text()
     page.screenshot(path=shots / "wizard-admin.png")

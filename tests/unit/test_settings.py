@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from controlplane.errors import NotFound, ValidationError
-from controlplane.settings import SECTIONS, Settings
+from controlplane.sections import SECTIONS
+from controlplane.settings import Settings
 from controlplane.store import Documents
 
 SMTP = {"server": "smtp.example.com", "sender": "noreply@example.com", "port": 465,
@@ -40,7 +41,8 @@ def test_defaults_are_not_shared(settings: Settings) -> None:
 
 def test_partial_put_changes_only_the_keys_sent(settings: Settings) -> None:
     settings.put("smtp", SMTP)
-    old, new = settings.put("smtp", {"port": "587", "security": "tls"})
+    change = settings.put("smtp", {"port": "587", "security": "tls"})
+    old, new = change.old, change.new
     assert old["port"] == 465 and old["security"] == "ssl"
     assert new == {**old, "port": 587, "security": "tls"}
     assert settings.public("smtp")["server"] == "smtp.example.com"
@@ -65,7 +67,8 @@ def test_password_is_write_only(settings: Settings) -> None:
 def test_put_without_a_change_does_not_write(settings: Settings, path: Path) -> None:
     settings.put("smtp", SMTP)
     inode = path.stat().st_ino  # every write renames a new file over the old one
-    old, new = settings.put("smtp", {"port": 465})
+    change = settings.put("smtp", {"port": 465})
+    old, new = change.old, change.new
     assert old == new
     assert path.stat().st_ino == inode
 
@@ -114,7 +117,8 @@ def test_sender_is_required_with_a_server(settings: Settings, path: Path) -> Non
 
 
 def test_server_and_sender_are_normalised(settings: Settings) -> None:
-    _, new = settings.put("smtp", {"server": "SMTP.Example.COM", "sender": "NoReply@Example.com"})
+    change = settings.put("smtp", {"server": "SMTP.Example.COM", "sender": "NoReply@Example.com"})
+    new = change.new
     assert new["server"] == "smtp.example.com"
     assert new["sender"] == "noreply@example.com"
 

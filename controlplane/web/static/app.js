@@ -35,44 +35,96 @@
     return data;
   }
 
+  // A name like "lan.address" or "routes.0.gateway" is a path into nested objects (numbers
+  // index arrays); a flat name is a key of the top object, as before.
+  function setPath(out, name, value) {
+    const parts = name.split(".");
+    let node = out;
+    parts.forEach((part, i) => {
+      if (i === parts.length - 1) { node[part] = value; return; }
+      if (node[part] === undefined) node[part] = /^\d+$/.test(parts[i + 1]) ? [] : {};
+      node = node[part];
+    });
+  }
+
+  function fieldValue(el) {
+    if (el.type === "checkbox") return el.checked;
+    const type = el.dataset.type;
+    if (type === "int") return el.value === "" ? null : Number(el.value);
+    if (type === "bool") return el.value === "true";
+    return el.value;
+  }
+
   function formData(form) {
     const out = {};
     for (const el of form.querySelectorAll("input[name], select[name], textarea[name]")) {
-      if (el.disabled) continue;
-      if (el.type === "checkbox") out[el.name] = el.checked;
-      else if (el.dataset.writeOnly && el.value === "") continue;
-      else if (el.dataset.type === "int") out[el.name] = el.value === "" ? null : Number(el.value);
-      else out[el.name] = el.value;
+      if (el.disabled || el.dataset.skip) continue;
+      if (el.type === "radio" && !el.checked) continue;
+      if (el.dataset.writeOnly && el.value === "") continue;
+      setPath(out, el.name, fieldValue(el));
+    }
+    // Arrays collected from dotted names may have holes (rows removed): close them.
+    const compact = (v) => {
+      if (Array.isArray(v)) return v.filter((x) => x !== undefined).map(compact);
+      if (v && typeof v === "object") { for (const k of Object.keys(v)) v[k] = compact(v[k]); }
+      return v;
+    };
+    return compact(out);
+  }
+
+  // {lan: {address: "x"}} -> {"lan.address": "x"}; arrays stay whole (lists are drawn by
+  // their page).
+  function flatten(doc, prefix = "", out = {}) {
+    for (const [key, value] of Object.entries(doc)) {
+      const name = prefix + key;
+      if (value && typeof value === "object" && !Array.isArray(value)) flatten(value, name + ".", out);
+      else out[name] = value;
     }
     return out;
   }
 
   function fill(form, doc) {
-    for (const [key, value] of Object.entries(doc)) {
-      const el = form.querySelector(`[name="${key}"]`);
-      if (!el || el.dataset.writeOnly) continue;
-      if (el.type === "checkbox") el.checked = !!value; else el.value = value ?? "";
+    for (const [key, value] of Object.entries(flatten(doc))) {
+      const els = form.querySelectorAll(`[name="${key}"]`);
+      for (const el of els) {
+        if (el.dataset.writeOnly) continue;
+        if (el.type === "checkbox") el.checked = !!value;
+        else if (el.type === "radio") el.checked = el.value === String(value);
+        else el.value = value ?? "";
+      }
     }
   }
 
   function clearErrors(form) {
     form.querySelectorAll(".is-invalid").forEach((el) => el.classList.remove("is-invalid"));
+    form.querySelectorAll("[data-error-for]").forEach((el) => { el.textContent = ""; el.classList.remove("d-block"); });
     const alert = form.querySelector('[data-role="error"]');
     if (alert) { alert.classList.add("d-none"); alert.textContent = ""; }
+  }
+
+  // Where a field's message goes: the input of that name (its sibling .invalid-feedback), or
+  // a [data-error-for] slot for a key without an input of its own (a port range, a list);
+  // inputs below a nested key ("ivr" -> "ivr.min", "ivr.max") are marked too.
+  function placeError(form, name, message) {
+    const el = form.querySelector(`[name="${name}"]`);
+    const feedback = el && el.parentElement.querySelector(".invalid-feedback");
+    if (el && feedback) { el.classList.add("is-invalid"); feedback.textContent = message; return true; }
+    const slot = form.querySelector(`[data-error-for="${name}"]`);
+    if (!slot) return false;
+    form.querySelectorAll(`[name^="${name}."]`).forEach((x) => x.classList.add("is-invalid"));
+    slot.textContent = message; slot.classList.add("d-block");
+    return true;
   }
 
   function showErrors(form, err) {
     const details = err.body.details || {};
     let unplaced = [];
     for (const [name, message] of Object.entries(details)) {
-      const el = form.querySelector(`[name="${name}"]`);
-      const feedback = el && el.parentElement.querySelector(".invalid-feedback");
-      if (el && feedback) { el.classList.add("is-invalid"); feedback.textContent = message; }
-      else unplaced.push(message);
+      if (!placeError(form, name, message)) unplaced.push(message);
     }
     const alert = form.querySelector('[data-role="error"]');
     if (alert && (unplaced.length || !Object.keys(details).length)) {
-      alert.textContent = [err.message, ...unplaced].join(" ");
+      alert.textContent = [err.message, ...unplaced].filter(Boolean).join(" ");
       alert.classList.remove("d-none");
     }
   }
@@ -197,5 +249,5 @@
     if (em) bindForm(em, { onOk: () => { bootstrap.Modal.getInstance(em.closest(".modal")).hide(); em.reset(); toast(V.i18n.emailChanged); } });
   });
 
-  window.vcbox = { api, ApiError, bindForm, submitForm, formData, fill, clearErrors, showErrors, confirmDialog, toast, oplogPage };
+  window.vcbox = { api, ApiError, bindForm, submitForm, formData, fill, flatten, clearErrors, showErrors, confirmDialog, toast, oplogPage };
 })();

@@ -67,8 +67,23 @@
       skip.title = steps[index] === "admin" ? T.adminRequired : "";
       confirm.textContent = index === steps.length - 1 ? T.finish : T.confirm;
     }
+    // The network and time steps are the settings pages' forms, through the setup API
+    // (open until an administrator exists). A network change that waits for its N5
+    // confirmation keeps the wizard on that step until it is confirmed.
+    const forms = {};
+    const openers = {
+      network: () => vcbox.networkForm(document.getElementById("form-network"), {
+        wizard: true, url: "/api/v1/setup/settings/network",
+        confirmUrl: "/api/v1/setup/settings/network/confirm",
+        onConfirmed: () => { if (steps[index] === "network") next(); },
+      }),
+      time: () => vcbox.timeForm(document.getElementById("form-time"), { wizard: true, url: "/api/v1/setup/settings/time" }),
+      smtp: () => smtpForm(document.getElementById("form-smtp"), { wizard: true }),
+    };
     async function enter() {
-      if (steps[index] === "smtp" && !smtp) smtp = await smtpForm(document.getElementById("form-smtp"), { wizard: true });
+      const step = steps[index];
+      if (openers[step] && !forms[step]) forms[step] = await openers[step]();
+      if (step === "smtp") smtp = forms.smtp;
       show();
     }
     function next() { if (index === steps.length - 1) location.href = "/"; else { index++; enter(); } }
@@ -85,6 +100,9 @@
         window.VCBOX.idleTimeoutS = res.idle_timeout_s;
       } else if (step === "smtp") {
         if (!(await smtp.save())) return;
+      } else if (forms[step]) {
+        const res = await forms[step].save();
+        if (!res || res.pending_confirm) return;
       }
       next();
     };

@@ -1,0 +1,86 @@
+"""commit: write a plan's files atomically under ROOT, run its actions in order, and put
+the previous files back (and the services on them) when an action fails."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controlplane.apply.plan import FileChange, Plan
+from controlplane.apply.targets import Action
+from controlplane.drivers.services import ActionFailed, Driver
+from controlplane.store.documents import atomic_write
+
+
+@dataclass
+class Outcome:
+    action: Action
+    ok: bool
+    text: str
+
+
+@dataclass
+class Result:
+    ok: bool
+    files: list[str]
+    outcomes: list[Outcome] = field(default_factory=list)
+    failed: ActionFailed | None = None
+    restored: bool = False
+
+    def summary(self) -> str:
+        parts = [f"{o.action}: {o.text}" for o in self.outcomes]
+        return "; ".join(parts) or "no action"
+
+
+def _write(root: Path, path: str, content: bytes | None) -> None:
+    target = root / path
+    if content is None:
+        target.unlink(missing_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = 0o600 if _secret(path) else 0o644
+    atomic_write(target, content, mode)
+    os.chmod(target, mode)
+
+
+def _secret(path: str) -> bool:
+    # Files that hold secrets (ESL/Janus/TURN passwords) are readable by their owner only.
+    return path.startswith("etc/janus/") or path.endswith((
+        ".key", "turnserver.conf", "event_socket.conf.xml", "xml_curl.conf.xml",
+        "json_cdr.conf.xml"))
+
+
+def commit(plan: Plan, root: Path, drivers: Mapping[str, Driver]) -> Result:
+    result = Result(ok=True, files=[change.path for change in plan.files])
+    written: list[FileChange] = []
+    try:
+        for change in plan.files:
+            _write(root, change.path, change.new)
+            written.append(change)
+        for action in plan.actions:
+            driver = drivers.get(action.service)
+            text = driver.run(action.verb, action.arg) if driver else "skipped: no driver"
+            result.outcomes.append(Outcome(action, True, text))
+    except ActionFailed as exc:
+        result.ok, result.failed = False, exc
+        result.outcomes.append(Outcome(Action(exc.service, exc.verb), False, exc.output))
+    except OSError as exc:
+        result.ok = False
+        result.failed = ActionFailed("files", "write", str(exc))
+    if result.ok:
+        return result
+    # Put every file back, then let the services that were acted on pick the old ones up.
+    for change in reversed(written):
+        _write(root, change.path, change.old)
+    result.restored = True
+    for outcome in result.outcomes:
+        driver = drivers.get(outcome.action.service)
+        if driver is None:
+            continue
+        # The failure already reported is the one the caller needs.
+        with contextlib.suppress(ActionFailed):
+            driver.run(outcome.action.verb, outcome.action.arg)
+    return result

@@ -1,0 +1,77 @@
+"""The variables every template sees: settings flattened to vcbox_<key>, secrets and paths.
+
+The same names are the Ansible defaults (SPEC §9), so the roles render the same files.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from controlplane import timezones
+from controlplane.config import Config
+from controlplane.sections import SECTIONS
+from controlplane.sections.network import lan_address
+
+# Sections the services do not read (and whose secrets must not reach a config file).
+NOT_RENDERED = {"smtp"}
+
+
+def flatten(settings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, doc in settings.items():
+        if name in NOT_RENDERED:
+            continue
+        prefix = SECTIONS[name].var_prefix
+        for key, value in doc.items():
+            flat[f"vcbox_{prefix}{key}"] = value
+    return flat
+
+
+def _prefixlen(netmask: str) -> int | None:
+    return ipaddress.IPv4Network(f"0.0.0.0/{netmask}").prefixlen if netmask else None
+
+
+def prefix_of(root: Path) -> str:
+    """What rendered files put before an absolute path: "" on the appliance (ROOT=/)."""
+    text = str(root)
+    return "" if text == "/" else text.rstrip("/")
+
+
+def build(settings: Mapping[str, Mapping[str, Any]], secrets: Mapping[str, Any],
+          config: Config) -> dict[str, Any]:
+    ctx = flatten(settings)
+    ctx.update({f"vcbox_{name}": value for name, value in secrets.items()})
+    network, time = settings["network"], settings["time"]
+    prefix = prefix_of(config.root)
+    zone = timezones.by_iana(time["timezone"]) or timezones.by_iana(timezones.DEFAULT)
+    fixed = time["dst"] == "off" and timezones.has_dst(zone)
+    ctx.update({
+        "vcbox_prefix": prefix,
+        "vcbox_controlplane_url": f"http://127.0.0.1:{config.listen_port}",
+        "vcbox_xml_curl_user": "freeswitch",
+        "vcbox_media_ip": lan_address(network) or config.media_ip,
+        "vcbox_public_ip": network["nat"]["public_ip"] if network["nat"]["enabled"] else "",
+        "vcbox_lan_ifname": config.lan_ifname,
+        "vcbox_wan_ifname": config.wan_ifname,
+        "vcbox_tls_cert": f"{prefix}/etc/vcbox/tls/vcbox.crt",
+        "vcbox_tls_key": f"{prefix}/etc/vcbox/tls/vcbox.key",
+        # DST off: a fixed offset (SPEC T1); the clock driver compiles it when needed.
+        "vcbox_tz_name": timezones.fixed_offset_name(zone) if fixed else zone.iana,
+        # networkd wants prefix lengths, not netmasks.
+        "vcbox_lan_prefixlen": _prefixlen(network["lan"]["netmask"]),
+        "vcbox_wan_prefixlen": _prefixlen(network["wan"]["netmask"]),
+        "vcbox_routes_cidr": [
+            {**r, "cidr": f"{r['destination']}/{_prefixlen(r['netmask'])}"}
+            for r in network["routes"]],
+        "vcbox_static_gateway": any(
+            network[n]["enabled"] and not network[n]["dhcp"] and network[n]["gateway"]
+            for n in ("lan", "wan")),
+    })
+    # nginx (system services): "" = every address, on the appliance; elsewhere the
+    # address the control plane itself listens on (127.0.0.1 in development and tests).
+    ctx["vcbox_web_listen_address"] = ("" if config.service_mode == "systemd"
+                                       else config.listen_host)
+    return ctx

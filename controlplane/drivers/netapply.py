@@ -1,0 +1,63 @@
+"""The "network apply" action: make the live network match the settings being applied,
+and roll it back unless the administrator confirms in time (SPEC N5).
+
+Where it acts comes from config.network_live: "off" (files only: development), "host"
+(the appliance), or "netns:<name>" (a namespace, for tests). The persistent side is the
+rendered systemd-networkd files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from controlplane.config import Config
+from controlplane.drivers.network import NetworkDriver, NetworkError, Rollback
+from controlplane.drivers.services import ActionFailed, Driver
+
+
+class NetworkApply:
+    def __init__(self, config: Config, state: Any) -> None:
+        self.config, self.state = config, state
+        mode = config.network_live
+        self.live = mode != "off"
+        netns = mode.partition(":")[2] if mode.startswith("netns:") else None
+        # On the appliance networkd owns /etc/resolv.conf; elsewhere it is under ROOT.
+        resolv = None if mode == "host" else config.root / "etc" / "resolv.conf"
+        self.driver = NetworkDriver({"lan": config.lan_ifname, "wan": config.wan_ifname},
+                                    netns=netns, resolv_conf=resolv)
+        self.rollback = Rollback(self.driver)
+        # Called after an unconfirmed change was undone (the applier restores settings).
+        self.on_rollback: Callable[[], None] | None = None
+
+    def run(self, verb: str, arg: str = "") -> str:
+        if not self.live:
+            return "files written; the live network is not changed here (VCBOX_NETWORK_LIVE)"
+        doc = self.state.settings["network"]
+        try:
+            snapshot = self.driver.snapshot()
+            self.driver.apply(doc)
+        except NetworkError as exc:
+            raise ActionFailed("network", verb, str(exc)) from exc
+        if getattr(self.state, "confirm_network", True):
+            self.rollback.arm(snapshot, self.config.network_confirm_s, self._rolled_back)
+            return f"applied; confirm within {self.config.network_confirm_s} s or it is undone"
+        return "applied"
+
+    def _rolled_back(self) -> None:
+        if self.on_rollback is not None:
+            self.on_rollback()
+
+    def confirm(self) -> bool:
+        return self.rollback.confirm()
+
+    @property
+    def pending(self) -> bool:
+        return self.rollback.pending
+
+    def status(self) -> str:
+        return "ok" if self.live else "checked"
+
+
+def drivers(config: Config, state: Any) -> dict[str, Driver]:
+    return {"network": NetworkApply(config, state)}

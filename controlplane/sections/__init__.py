@@ -1,0 +1,18 @@
+"""The settings sections of SPEC §9, each with its defaults and its rules.
+
+`SECTIONS` is the registry; the defaults here are the single source of the defaults
+(the Ansible role defaults are the same names with a `vcbox_` prefix).
+"""
+
+from __future__ import annotations
+
+from controlplane.sections import call, network, ports, services, smtp, syslog, timesettings
+from controlplane.sections.base import Section
+
+SECTIONS: dict[str, Section] = {
+    s.name: s
+    for s in (call.SECTION, network.SECTION, services.SECTION, ports.SECTION,
+              timesettings.SECTION, smtp.SECTION, syslog.SECTION)
+}
+
+__all__ = ["SECTIONS", "Section"]

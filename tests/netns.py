@@ -1,0 +1,60 @@
+"""Throw-away network namespaces for tests (`ip netns`), so that no test ever changes the
+host's own network. Interfaces are created inside the namespaces, never in the host's."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from collections.abc import Sequence
+
+PREFIX = "vcbox-test-"
+
+
+def unavailable() -> str | None:
+    """None when this process may create network namespaces, else the reason it cannot."""
+    name = f"{PREFIX}probe-{secrets.token_hex(3)}"
+    try:
+        made = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True,
+                              timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"`ip netns add` cannot run: {exc}"
+    if made.returncode != 0:
+        return f"`ip netns add` is not permitted here: {made.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+    return None
+
+
+class Netns:
+    """One named namespace; `delete()` it when done (also when the test failed)."""
+
+    def __init__(self, role: str) -> None:
+        self.name = f"{PREFIX}{role}-{secrets.token_hex(4)}"
+        subprocess.run(["ip", "netns", "add", self.name], check=True, timeout=10)
+        self.ip("link", "set", "lo", "up")
+
+    def ip(self, *args: str) -> str:
+        """`ip -n <ns> ARGS`; raises with ip's own message on failure."""
+        done = subprocess.run(["ip", "-n", self.name, *args], capture_output=True, text=True,
+                              timeout=10)
+        if done.returncode != 0:
+            raise RuntimeError(f"ip -n {self.name} {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def run(self, argv: Sequence[str], timeout: float = 10) -> subprocess.CompletedProcess:
+        return subprocess.run(["ip", "netns", "exec", self.name, *argv], capture_output=True,
+                              text=True, timeout=timeout)
+
+    def spawn(self, argv: Sequence[str], **kwargs) -> subprocess.Popen:
+        """Start a process inside the namespace (`ip netns exec` execs it: same PID)."""
+        return subprocess.Popen(["ip", "netns", "exec", self.name, *argv], **kwargs)
+
+    def veth(self, ifname: str, peer: Netns, peer_ifname: str) -> None:
+        """A veth pair made inside this namespace, its other end moved straight to peer's."""
+        self.ip("link", "add", ifname, "type", "veth", "peer", "name", peer_ifname,
+                "netns", peer.name)
+        self.ip("link", "set", ifname, "up")
+        peer.ip("link", "set", peer_ifname, "up")
+
+    def delete(self) -> None:
+        # deleting the namespace destroys its interfaces (and both ends of its veths)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
