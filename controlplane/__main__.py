@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
                            "VCBOX_ROOT and run the service actions it needs")
     apply.add_argument("--dry-run", action="store_true",
                        help="print the plan as a diff; write nothing, run nothing")
+    from controlplane import license as license_cli
+
+    license_cli.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = Config.from_env()
@@ -34,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         serve(config)
     elif args.command == "apply":
         return apply_command(config, args.dry_run)
+    elif args.command == "license":
+        return args.run(args, config)
     elif args.command == "openapi":
         import json
 

@@ -8,16 +8,22 @@ from dataclasses import dataclass, field
 
 from bottle import Bottle
 
+from controlplane import secrets
+from controlplane.accounts import Accounts
 from controlplane.apply import Applier
 from controlplane.auth import Auth
 from controlplane.captchas import Captchas
 from controlplane.config import Config
+from controlplane.drivers import freeswitch
+from controlplane.drivers.esl import Esl, EslError
+from controlplane.license import Licenses
 from controlplane.mail import Mailer
 from controlplane.oplog import OperationLog
+from controlplane.rooms import Rooms
 from controlplane.settings import Settings
 from controlplane.store import Documents, History
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,6 +37,10 @@ class Services:
     mailer: Mailer
     captchas: Captchas
     applier: Applier
+    licenses: Licenses
+    accounts: Accounts
+    rooms: Rooms
+    esl: Esl
     started: float = field(default_factory=time.time)
 
     @classmethod
@@ -41,6 +51,25 @@ class Services:
         history = History(config.history_path)
         settings = Settings(docs)
         log = OperationLog(history)
+        mailer = Mailer(settings)
+        licenses = Licenses(docs, config)
+        accounts = Accounts(docs, settings, licenses, mailer)
+        rooms = Rooms(docs, accounts)
+        accounts.on_delete.append(rooms.unbind_accounts)
+        esl = Esl("127.0.0.1", 8021, secrets.ensure(docs)["esl_password"])
+        applier = Applier(config, docs, settings, log)
+        applier.drivers.update(freeswitch.drivers(config, applier.state, esl))
+
+        def flush_directory(account: str) -> None:
+            # Every account change reaches FreeSWITCH at once (DESIGN D4); without a
+            # running FreeSWITCH there is no cache to flush.
+            domain = settings.value("network", "domain")
+            try:
+                esl.api(f"xml_flush_cache id {account} {domain}")
+            except EslError as exc:
+                logger.info("directory cache flush for %s skipped: %s", account, exc)
+
+        accounts.on_change.append(flush_directory)
         return cls(
             config=config,
             docs=docs,
@@ -48,12 +77,17 @@ class Services:
             auth=Auth(docs, history, config),
             oplog=log,
             settings=settings,
-            mailer=Mailer(settings),
+            mailer=mailer,
             captchas=Captchas(),
-            applier=Applier(config, docs, settings, log),
+            applier=applier,
+            licenses=licenses,
+            accounts=accounts,
+            rooms=rooms,
+            esl=esl,
         )
 
     def close(self) -> None:
+        self.esl.close()
         self.history.close()
         self.docs.close()
 

@@ -35,6 +35,10 @@ class Config:
     # Live network changes: "off" (files only, the dev default), "host", or "netns:<name>".
     network_live: str = "off"
     network_confirm_s: int = 120
+    # FreeSWITCH's directory lookups get their own listener (0: served by the web port).
+    directory_port: int = 0
+    # The license public key (PEM); empty: the one shipped in controlplane/data.
+    license_pubkey: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -78,4 +82,6 @@ class Config:
             network_live=env.get("VCBOX_NETWORK_LIVE") or ("host" if str(root) == "/"
                                                            else "off"),
             network_confirm_s=_int_env(env, "VCBOX_NETWORK_CONFIRM_S", 120),
+            directory_port=_int_env(env, "VCBOX_DIRECTORY_PORT", 8089),
+            license_pubkey=env.get("VCBOX_LICENSE_PUBKEY", ""),
         )

@@ -1,4 +1,5 @@
-"""Mail from the appliance: the test mail (M2) and the password reset mail (A4)."""
+"""Mail from the appliance: the test mail (M2), the password reset mail (A4) and the
+account mails (E5)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,24 @@ class Mailer:
         except smtp_driver.MailError as exc:
             raise Unavailable(N_("The mail could not be sent: %(reason)s"),
                               reason=str(exc)) from exc
+
+    def send_many(self, mails: list[tuple[str, str, str]]) -> list[str | None]:
+        """Send each (to, subject, body) with the stored settings, one mail per recipient.
+
+        The result of each, in order: None when the server took it, else the server's (or
+        the network's) own words. Raises Conflict, sending nothing, when SMTP is not set up.
+        """
+        smtp = self.settings.stored("smtp")
+        if not smtp.get("server") or not smtp.get("sender"):
+            raise Conflict(N_("Set up the SMTP server first."))
+        results: list[str | None] = []
+        for to, subject, body in mails:
+            try:
+                smtp_driver.send(smtp, smtp_driver.build(smtp["sender"], [to], subject, body))
+                results.append(None)
+            except smtp_driver.MailError as exc:
+                results.append(str(exc))
+        return results
 
     def send_test(self, data: Any, language: str) -> str:
         """Send a test mail with the stored settings overlaid by unsaved ones in data."""

@@ -28,6 +28,17 @@ ACTIONS: dict[str, str] = {
     "update_setup": N_("Setup wizard"),
     "apply": N_("Apply configuration"),
     "confirm_network": N_("Confirm network change"),
+    "activate_license": N_("Activate license"),
+    "start_trial": N_("Start trial license"),
+    "create_account": N_("Create account"),
+    "update_account": N_("Edit account"),
+    "reset_account_password": N_("Reset account password"),
+    "delete_accounts": N_("Delete accounts"),
+    "send_account_mail": N_("Send account mail"),
+    "import_accounts": N_("Import accounts"),
+    "create_room": N_("Create meeting room"),
+    "update_room": N_("Edit meeting room"),
+    "delete_rooms": N_("Delete meeting rooms"),
 }
 
 SUCCESS = "success"

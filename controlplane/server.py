@@ -45,10 +45,22 @@ def serve(config: Config) -> None:
     # Render every config from the store and start what runs here (first run, upgrades).
     services.applier.startup()
     app = create_app(config, services)
+    from controlplane.web.api_freeswitch import directory_handler, fast_path
+    from controlplane.web.directory_listener import DirectoryListener
+
     sock = listening_socket(config.listen_host, config.listen_port)
-    server = WSGIServer(sock, app, log=None, error_log=log, handler_class=Handler)
+    server = WSGIServer(sock, fast_path(app, services), log=None, error_log=log,
+                        handler_class=Handler)
+
+    directory = None
+    if config.directory_port:
+        directory = DirectoryListener(directory_handler(services), "127.0.0.1",
+                                      config.directory_port)
+        directory.start()
 
     def stop(*_: object) -> None:
+        if directory is not None:
+            directory.stop()
         server.stop(timeout=5)
 
     signal.signal(signal.SIGTERM, stop)

@@ -43,13 +43,19 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def environment(self) -> dict[str, str]:
+        """The environment the server runs with (also for `python -m controlplane` CLIs
+        that must render exactly what the server renders)."""
+        # Services run as children only where a test asks for them (VCBOX_LOCAL_SERVICES):
+        # they listen on fixed ports that parallel servers would fight over; likewise the
+        # directory listener.
+        return {**os.environ, "VCBOX_DATA": str(self.data),
+                "VCBOX_LISTEN": f"127.0.0.1:{self.port}", "VCBOX_LOCAL_SERVICES": "",
+                "VCBOX_DIRECTORY_PORT": "0", **self.env}
+
     def start(self) -> Server:
         self.data.mkdir(parents=True, exist_ok=True)
-        # Services run as children only where a test asks for them (VCBOX_LOCAL_SERVICES):
-        # they listen on fixed ports that parallel servers would fight over.
-        env = {**os.environ, "VCBOX_DATA": str(self.data),
-               "VCBOX_LISTEN": f"127.0.0.1:{self.port}", "VCBOX_LOCAL_SERVICES": "",
-               **self.env}
+        env = self.environment()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "controlplane", "serve"],
                                          cwd=REPO, env=env, stdout=log, stderr=log)

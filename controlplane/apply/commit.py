@@ -62,11 +62,15 @@ def commit(plan: Plan, root: Path, drivers: Mapping[str, Driver]) -> Result:
             written.append(change)
         for action in plan.actions:
             driver = drivers.get(action.service)
-            text = driver.run(action.verb, action.arg) if driver else "skipped: no driver"
+            try:
+                text = driver.run(action.verb, action.arg) if driver else "skipped: no driver"
+            except ActionFailed as exc:
+                # The action as planned (with its argument) is re-run on the old files.
+                result.outcomes.append(Outcome(action, False, exc.output))
+                raise
             result.outcomes.append(Outcome(action, True, text))
     except ActionFailed as exc:
         result.ok, result.failed = False, exc
-        result.outcomes.append(Outcome(Action(exc.service, exc.verb), False, exc.output))
     except OSError as exc:
         result.ok = False
         result.failed = ActionFailed("files", "write", str(exc))

@@ -51,6 +51,8 @@ def build(settings: Mapping[str, Mapping[str, Any]], secrets: Mapping[str, Any],
     ctx.update({
         "vcbox_prefix": prefix,
         "vcbox_controlplane_url": f"http://127.0.0.1:{config.listen_port}",
+        # mod_xml_curl asks the dedicated directory listener when there is one.
+        "vcbox_directory_url": f"http://127.0.0.1:{config.directory_port or config.listen_port}",
         "vcbox_xml_curl_user": "freeswitch",
         "vcbox_media_ip": lan_address(network) or config.media_ip,
         "vcbox_public_ip": network["nat"]["public_ip"] if network["nat"]["enabled"] else "",

@@ -14,6 +14,7 @@ from controlplane.sections.base import RESTART_CONFIRM, Lookup, Section
 INTERNAL_PORTS: dict[int, str] = {
     3478: "TURN", 5349: "TURN TLS", 5766: "TURN CLI", 7088: "Janus Admin API",
     8021: "FreeSWITCH ESL", 8080: "web admin backend", 8088: "Janus API",
+    8089: "FreeSWITCH directory",
 }
 
 

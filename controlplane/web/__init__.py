@@ -9,8 +9,13 @@ from controlplane.app import Services
 
 def install(app: Bottle, services: Services) -> None:
     from controlplane.web import (
+        api_account_import,
+        api_accounts,
         api_admin,
+        api_freeswitch,
+        api_license,
         api_oplog,
+        api_rooms,
         api_session,
         api_settings,
         api_setup,
@@ -23,5 +28,6 @@ def install(app: Bottle, services: Services) -> None:
 
     plugins.install(app, services)
     for module in (api_status, api_setup, api_session, api_admin, api_settings, api_oplog,
+                   api_license, api_accounts, api_account_import, api_rooms, api_freeswitch,
                    openapi, pages, static):
         module.routes(app, services)

@@ -14,10 +14,10 @@ from controlplane.web import context
 from controlplane.web.api_session import start_session
 from controlplane.web.context import body
 
-# Wizard steps in order (A1): network, time, admin, (license: arrives with its issue),
-# SMTP. Quick settings (A6) re-run them without the administrator step.
-WIZARD_STEPS = ("network", "time", "admin", "smtp")
-QUICK_STEPS = ("network", "time", "smtp")
+# Wizard steps in order (A1): network, time, admin, license, SMTP. Quick settings (A6)
+# re-run them without the administrator step.
+WIZARD_STEPS = ("network", "time", "admin", "license", "smtp")
+QUICK_STEPS = ("network", "time", "license", "smtp")
 # Settings sections the wizard changes before an administrator exists.
 SETUP_SECTIONS = ("network", "time")
 

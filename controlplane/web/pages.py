@@ -79,6 +79,7 @@ def routes(app: Bottle, services: Services) -> None:
     zones = {"zones": timezones.ZONES}
     page("/setup", "setup.html", zones, auth="setup")
     page("/settings/call", "call.html")
+    page("/settings/license", "license.html")
     page("/settings/network", "network.html")
     page("/settings/services", "services.html")
     page("/settings/ports", "ports.html")
@@ -86,3 +87,5 @@ def routes(app: Bottle, services: Services) -> None:
     page("/settings/smtp", "smtp.html")
     page("/settings/syslog", "syslog.html")
     page("/logs/operation", "oplog.html")
+    page("/accounts", "accounts.html")
+    page("/rooms", "rooms.html")

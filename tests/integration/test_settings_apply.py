@@ -15,7 +15,6 @@ the same files.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -406,8 +405,7 @@ def test_a_heavy_content_resolution_warns(api: Client, initial) -> None:
 # -- python -m controlplane apply (last: it stops the server) --------------------------
 
 def cli(srv: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VCBOX_DATA": str(srv.data), "VCBOX_LISTEN": f"127.0.0.1:{srv.port}",
-           "VCBOX_LOCAL_SERVICES": "", **srv.env}
+    env = srv.environment()
     return subprocess.run([sys.executable, "-m", "controlplane", "apply", *args], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=120, check=False)
 

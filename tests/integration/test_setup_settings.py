@@ -13,7 +13,7 @@ URL = "/api/v1/setup/settings"
 
 def test_wizard_steps_and_the_setup_settings_routes(server: Server) -> None:
     steps = requests.get(server.url + "/api/v1/setup", timeout=30).json()["steps"]
-    assert steps == ["network", "time", "admin", "smtp"]
+    assert steps == ["network", "time", "admin", "license", "smtp"]
 
     # Before the administrator: readable and changeable without a session.
     res = requests.get(f"{server.url}{URL}/time", timeout=30)
@@ -31,7 +31,7 @@ def test_wizard_steps_and_the_setup_settings_routes(server: Server) -> None:
     # After it: a session, then the CSRF token; the same document as the settings API.
     create_admin(server.url)
     assert requests.get(server.url + "/api/v1/setup", timeout=30).json()["steps"] == [
-        "network", "time", "smtp"]
+        "network", "time", "license", "smtp"]
     assert requests.get(f"{server.url}{URL}/time", timeout=30).status_code == 401
     client = server.client()
     assert client.login().status_code == 200

@@ -51,6 +51,16 @@
     return { save: () => vcbox.submitForm(form), reload: load };
   }
 
+  // The wizard's license step (A1 step 4): a serial activates (or replaces) the license;
+  // an empty field changes nothing and moves on, as Skip does.
+  async function licenseStep(form, T) {
+    const current = form.querySelector('[data-role="license-current"]');
+    const lic = await vcbox.api("GET", "/api/v1/license");
+    current.textContent = lic.status === "not_activated" ? "" : T.licenseCurrent
+      .replace("{status}", T.licenseStatuses[lic.status] || lic.status).replace("{date}", lic.expires);
+    return { save: () => (form.serial.value.trim() === "" ? Promise.resolve({}) : vcbox.submitForm(form)) };
+  }
+
   // -- the setup wizard (A1): steps from GET /api/v1/setup, each with Back / Skip / Confirm.
   async function wizard(T) {
     const state = await vcbox.api("GET", "/api/v1/setup");
@@ -79,6 +89,7 @@
       }),
       time: () => vcbox.timeForm(document.getElementById("form-time"), { wizard: true, url: "/api/v1/setup/settings/time" }),
       smtp: () => smtpForm(document.getElementById("form-smtp"), { wizard: true }),
+      license: () => licenseStep(document.getElementById("form-license"), T),
     };
     async function enter() {
       const step = steps[index];

@@ -1,0 +1,167 @@
+"""FreeSWITCH's service actions (DESIGN D3, D4) over its event socket.
+
+The verbs of apply/targets.py RULES:
+
+- "reloadxml": `api reloadxml`. FreeSWITCH answers "+OK [Success]" or "+OK [<why the
+  XML did not load>]" (still +OK), so success is the "[Success]".
+- "profile_restart": `api sofia profile internal restart reloadxml`, answered "Reload
+  XML [Success]" and "restarting: internal". A profile up for less than 3 s refuses
+  ("must be up for at least 3 seconds"): waited for and tried once more.
+- "reload <module>": `api reload <module>`, answered one line per step; any "-ERR" line
+  (unloading, loading) is a failure.
+- "restart": `systemctl restart freeswitch` on the appliance (systemd mode), then
+  waits until the event socket answers again. Elsewhere FreeSWITCH is not vcbox's to
+  restart: the outcome says so.
+
+FreeSWITCH not reachable over ESL (not installed, or not running) skips the action,
+visibly: the files are written and a FreeSWITCH that starts later reads them. When it
+answers with an error, the action fails with FreeSWITCH's words (ActionFailed), and
+apply puts the previous files back.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from controlplane.config import Config
+from controlplane.drivers.esl import Esl, EslError, EslUnreachable
+from controlplane.drivers.services import ActionFailed, Driver
+from controlplane.drivers.system_services import find_program, systemctl, unit_status
+
+PROFILE = "internal"
+UNIT = "freeswitch"
+_MODULE = re.compile(r"^mod_[a-z0-9_]+$")
+_PROFILE_TOO_YOUNG = re.compile(r"must be up for at least \d+ seconds?.*?wait (\d+) second",
+                                re.S | re.I)
+STATUS_TIMEOUT_S = 2.0
+
+
+class _Skipped(Exception):
+    pass
+
+
+class FreeSwitch:
+    name = "freeswitch"
+
+    def __init__(self, config: Config, esl: Esl, program: str | None,
+                 restart_wait_s: float = 60.0, poll_s: float = 0.5,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config, self.esl, self.program = config, esl, program
+        self.systemd = config.service_mode == "systemd"
+        self.restart_wait_s, self.poll_s, self.sleep = restart_wait_s, poll_s, sleep
+
+    # -- the Driver interface ----------------------------------------------------------------
+
+    def run(self, verb: str, arg: str = "") -> str:
+        try:
+            if verb == "reloadxml":
+                return self._reloadxml()
+            if verb == "profile_restart":
+                return self._profile_restart()
+            if verb == "reload":
+                return self._reload(arg)
+            if verb == "restart":
+                return self._restart()
+        except _Skipped as skipped:
+            return f"skipped: {skipped}"
+        raise ActionFailed(self.name, verb, f"unknown action {verb!r}")
+
+    def status(self) -> str:
+        try:
+            self.esl.api("status", timeout=STATUS_TIMEOUT_S)
+            return "ok"
+        except EslUnreachable:
+            if self.systemd and self.program is not None:
+                return unit_status(UNIT)
+            return "absent" if self.program is None else "stopped"
+        except EslError:
+            return "fail"
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def _reloadxml(self) -> str:
+        out = self._api("reloadxml", "reloadxml")
+        if "[Success]" not in out:
+            raise ActionFailed(self.name, "reloadxml", out.strip() or "no answer text")
+        return f"reloadxml: {_first_line(out)}"
+
+    def _profile_restart(self) -> str:
+        command = f"sofia profile {PROFILE} restart reloadxml"
+        out = self._api("profile_restart", command)
+        young = _PROFILE_TOO_YOUNG.search(out)
+        if young:
+            # Two applies within seconds: sofia wants the profile up for 3 s first.
+            self.sleep(min(int(young.group(1)), 10) + 0.2)
+            out = self._api("profile_restart", command)
+        words = out.strip()
+        reload = re.search(r"Reload XML \[([^\]]*)\]", words)
+        if f"restarting: {PROFILE}" not in words or (reload and reload.group(1) != "Success"):
+            raise ActionFailed(self.name, "profile_restart", words or "no answer text")
+        return f"{command}: " + "; ".join(words.splitlines())
+
+    def _reload(self, module: str) -> str:
+        if not _MODULE.match(module):
+            raise ActionFailed(self.name, "reload", f"not a module name: {module!r}")
+        out = self._api("reload", f"reload {module}")
+        errors = [line for line in out.splitlines() if line.startswith("-ERR")]
+        if errors:
+            raise ActionFailed(self.name, "reload", out.strip())
+        return f"reload {module}: " + "; ".join(out.strip().splitlines())
+
+    def _restart(self) -> str:
+        if not self.systemd:
+            try:
+                self.esl.api("status", timeout=STATUS_TIMEOUT_S)
+            except EslUnreachable as exc:
+                raise _Skipped(self._unreachable(exc)) from exc
+            except EslError:
+                pass
+            raise _Skipped("FreeSWITCH is not run by vcbox here (service mode "
+                           f"{self.config.service_mode!r}); restart it to read the new files")
+        if self.program is None:
+            raise _Skipped("FreeSWITCH is not installed here")
+        systemctl(self.name, "restart", "restart", UNIT)
+        # Restarted means answering again: a FreeSWITCH that came up without its event
+        # socket (or not at all) fails the action, and apply restores the old files.
+        started = time.monotonic()
+        deadline = started + self.restart_wait_s
+        last = ""
+        while True:
+            try:
+                self.esl.api("status", timeout=min(STATUS_TIMEOUT_S, self.restart_wait_s))
+                return f"restarted {UNIT}; ESL answered after {time.monotonic() - started:.1f} s"
+            except EslError as exc:
+                last = exc.reason
+            if time.monotonic() + self.poll_s > deadline:
+                raise ActionFailed(self.name, "restart",
+                                   f"{UNIT} restarted but its event socket did not answer "
+                                   f"within {self.restart_wait_s:g} s: {last}")
+            self.sleep(self.poll_s)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _api(self, verb: str, command: str) -> str:
+        try:
+            return self.esl.api(command)
+        except EslUnreachable as exc:
+            raise _Skipped(self._unreachable(exc)) from exc
+        except EslError as exc:
+            raise ActionFailed(self.name, verb, exc.reason) from exc
+
+    def _unreachable(self, exc: EslError) -> str:
+        if self.program is None:
+            return "FreeSWITCH not reachable over ESL (not installed here)"
+        return (f"FreeSWITCH not reachable over ESL ({exc.reason}); it reads the new files "
+                "when it starts")
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
+
+
+def drivers(config: Config, state: Any, esl: Esl) -> dict[str, Driver]:
+    """{"freeswitch": its driver}, acting over this ESL connection."""
+    return {"freeswitch": FreeSwitch(config, esl, find_program("freeswitch"))}

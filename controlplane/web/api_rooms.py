@@ -1,0 +1,100 @@
+"""Meeting rooms (R-1): list by kind with search and paging, create, edit, delete."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from bottle import Bottle, request
+
+from controlplane.app import Services
+from controlplane.errors import ValidationError
+from controlplane.i18n import N_
+from controlplane.rooms import parse_ids
+from controlplane.web.context import body
+
+MAX_LIMIT = 1000
+MAX_TARGET = 500
+
+
+def _int(name: str, value: str, default: int, low: int, high: int) -> int:
+    if value == "":
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ValidationError(details={name: (N_("A whole number from %(low)s to %(high)s."),
+                                              {"low": low, "high": high})})
+    return int(value)
+
+
+def _shown(room: dict[str, Any]) -> dict[str, Any]:
+    """A room with its creation time as local ISO text, as the page shows it."""
+    created = dt.datetime.fromtimestamp(room["created"]).isoformat(timespec="seconds")
+    return {**room, "created_time": created}
+
+
+def routes(app: Bottle, services: Services) -> None:
+    rooms = services.rooms
+
+    def label(room_id: str) -> str:
+        room = rooms.find(room_id)
+        return room["name"] if room else room_id
+
+    def _body_target(kwargs: dict[str, Any]) -> str:
+        try:
+            data = body()
+        except Exception:
+            return ""
+        name = data.get("name")
+        return name if isinstance(name, str) else ""
+
+    def _ids_target(kwargs: dict[str, Any]) -> str:
+        try:
+            ids = body().get("ids")
+        except Exception:
+            return ""
+        if not isinstance(ids, list):
+            return ""
+        text = ", ".join(label(i) for i in ids if isinstance(i, str))
+        return text if len(text) <= MAX_TARGET else text[:MAX_TARGET - 1] + "…"
+
+    @app.get("/api/v1/rooms",
+             summary="Meeting rooms (kind: all|normal|video, search, limit, offset, order,"
+             " direction) -> {items, total, filtered, counts}")
+    def list_rooms():
+        q = request.query
+        page = rooms.find_all(
+            kind=q.get("kind", "") or "all",
+            search=q.getunicode("search", "") or "",
+            limit=_int("limit", q.get("limit", ""), 50, 1, MAX_LIMIT),
+            offset=_int("offset", q.get("offset", ""), 0, 0, 10**9),
+            order=q.get("order", "") or "created",
+            direction=q.get("direction", "") or "desc",
+        )
+        page["items"] = [_shown(r) for r in page["items"]]
+        return page
+
+    @app.post("/api/v1/rooms", audit="create_room", audit_target=_body_target,
+              summary="Create a room: name, kind (normal|video), bound_account (video rooms)")
+    def create_room():
+        return _shown(rooms.create(body()))
+
+    @app.get("/api/v1/rooms/<room_id>", summary="One meeting room")
+    def get_room(room_id: str):
+        return _shown(rooms.get(room_id))
+
+    @app.put("/api/v1/rooms/<room_id>", audit="update_room",
+             audit_target=lambda kw: label(kw["room_id"]),
+             summary="Edit a room's name and, for a video room, its bound account")
+    def update_room(room_id: str):
+        return _shown(rooms.update(room_id, body()))
+
+    @app.delete("/api/v1/rooms/<room_id>", audit="delete_rooms",
+                audit_target=lambda kw: label(kw["room_id"]),
+                summary="Delete a room (deleting a missing room is not an error)")
+    def delete_room(room_id: str):
+        return {"deleted": rooms.delete_many([room_id])}
+
+    @app.post("/api/v1/rooms/delete", audit="delete_rooms", audit_target=_ids_target,
+              summary='Delete rooms {"ids": [...]} (missing ids are skipped)')
+    def delete_rooms():
+        return {"deleted": rooms.delete_many(parse_ids(body()))}
