@@ -12,19 +12,10 @@ from controlplane.app import Services
 from controlplane.errors import NotFound, ValidationError, VcboxError
 from controlplane.i18n import N_
 from controlplane.web import context
-from controlplane.web.context import _, body
+from controlplane.web.context import _, body, query_int
 
 MAX_LIMIT = 1000
 AUDIT_LISTED = 20
-
-
-def _int(name: str, value: str, default: int, low: int, high: int) -> int:
-    if value == "":
-        return default
-    if not value.isdigit() or not low <= int(value) <= high:
-        raise ValidationError(details={name: (N_("A whole number from %(low)s to %(high)s."),
-                                              {"low": low, "high": high})})
-    return int(value)
 
 
 def _send_flag(data: dict[str, Any]) -> bool:
@@ -85,8 +76,8 @@ def routes(app: Bottle, services: Services) -> None:
         q = request.query
         return accounts.find_all(
             search=q.getunicode("search", "") or "",
-            limit=_int("limit", q.get("limit", ""), 20, 1, MAX_LIMIT),
-            offset=_int("offset", q.get("offset", ""), 0, 0, 10**9),
+            limit=query_int("limit", q.get("limit", ""), 20, 1, MAX_LIMIT),
+            offset=query_int("offset", q.get("offset", ""), 0, 0, 10**9),
             order=q.get("order", "") or "account",
             direction=q.get("direction", "") or "asc",
         )

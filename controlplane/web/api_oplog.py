@@ -10,7 +10,7 @@ from controlplane.app import Services
 from controlplane.errors import ValidationError
 from controlplane.i18n import N_
 from controlplane.oplog import ACTIONS, Query, to_csv
-from controlplane.web.context import _, wants_csv
+from controlplane.web.context import _, query_int, wants_csv
 
 MAX_LIMIT = 1000
 RESULTS = {"success": N_("Success"), "failure": N_("Failure")}
@@ -33,15 +33,6 @@ def _time(name: str, value: str, end: bool = False) -> float | None:
         raise ValidationError(details={name: N_("Use a date like 2026-01-31.")}) from exc
 
 
-def _int(name: str, value: str, default: int, low: int, high: int) -> int:
-    if value == "":
-        return default
-    if not value.isdigit() or not low <= int(value) <= high:
-        raise ValidationError(details={name: (N_("A whole number from %(low)s to %(high)s."),
-                                              {"low": low, "high": high})})
-    return int(value)
-
-
 def routes(app: Bottle, services: Services) -> None:
     @app.get("/api/v1/operation-log",
              summary="Operation log (since, until, search, limit, offset); CSV with Accept:"
@@ -53,8 +44,8 @@ def routes(app: Bottle, services: Services) -> None:
             since=_time("since", q.get("since", "")),
             until=_time("until", q.get("until", ""), end=True),
             search=q.getunicode("search", "") or "",
-            limit=None if csv else _int("limit", q.get("limit", ""), 50, 1, MAX_LIMIT),
-            offset=_int("offset", q.get("offset", ""), 0, 0, 10**9),
+            limit=None if csv else query_int("limit", q.get("limit", ""), 50, 1, MAX_LIMIT),
+            offset=query_int("offset", q.get("offset", ""), 0, 0, 10**9),
         )
         page = services.oplog.find_all(query)
         for item in page["items"]:

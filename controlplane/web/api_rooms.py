@@ -8,22 +8,11 @@ from typing import Any
 from bottle import Bottle, request
 
 from controlplane.app import Services
-from controlplane.errors import ValidationError
-from controlplane.i18n import N_
 from controlplane.rooms import parse_ids
-from controlplane.web.context import body
+from controlplane.web.context import body, query_int
 
 MAX_LIMIT = 1000
 MAX_TARGET = 500
-
-
-def _int(name: str, value: str, default: int, low: int, high: int) -> int:
-    if value == "":
-        return default
-    if not value.isdigit() or not low <= int(value) <= high:
-        raise ValidationError(details={name: (N_("A whole number from %(low)s to %(high)s."),
-                                              {"low": low, "high": high})})
-    return int(value)
 
 
 def _shown(room: dict[str, Any]) -> dict[str, Any]:
@@ -65,8 +54,8 @@ def routes(app: Bottle, services: Services) -> None:
         page = rooms.find_all(
             kind=q.get("kind", "") or "all",
             search=q.getunicode("search", "") or "",
-            limit=_int("limit", q.get("limit", ""), 50, 1, MAX_LIMIT),
-            offset=_int("offset", q.get("offset", ""), 0, 0, 10**9),
+            limit=query_int("limit", q.get("limit", ""), 50, 1, MAX_LIMIT),
+            offset=query_int("offset", q.get("offset", ""), 0, 0, 10**9),
             order=q.get("order", "") or "created",
             direction=q.get("direction", "") or "desc",
         )

@@ -94,3 +94,13 @@ def body() -> dict[str, Any]:
 def wants_csv() -> bool:
     return ("text/csv" in request.headers.get("Accept", "")
             or request.query.get("format") == "csv")
+
+
+def query_int(name: str, value: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter in [low, high]; a bad one is a field-level 400."""
+    if value == "":
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ValidationError(details={name: (N_("A whole number from %(low)s to %(high)s."),
+                                              {"low": low, "high": high})})
+    return int(value)
