@@ -5,9 +5,9 @@
 PYTHON := .venv/bin/python
 RUFF   := .venv/bin/ruff
 # Only the source trees that exist (an empty directory is not in a git checkout).
-LINT_PATHS := $(wildcard controlplane tests bench)
+LINT_PATHS := $(wildcard controlplane tests bench image)
 
-.PHONY: setup run test lint bench
+.PHONY: setup run test lint bench release
 
 setup:
 	bash scripts/setup.sh
@@ -24,3 +24,7 @@ test: setup
 
 bench: setup
 	$(PYTHON) -m bench
+
+# The upgrade bundle (SPEC G1): out/vcbox-<version>.tar.gz with its manifest.json.
+release: setup
+	$(PYTHON) image/release.py --out out
