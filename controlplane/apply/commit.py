@@ -4,6 +4,7 @@ the previous files back (and the services on them) when an action fails."""
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,22 +36,41 @@ class Result:
         return "; ".join(parts) or "no action"
 
 
+# Files that hold secrets (ESL/Janus/TURN passwords): readable by root and, where the
+# service runs as its own user, by that user's group. Same modes as the Ansible roles.
+SECRET_GROUPS: tuple[tuple[str, str], ...] = (
+    ("etc/turnserver.conf", "turnserver"),
+    ("etc/freeswitch/", "freeswitch"),
+)
+
+
+def _secret(path: str) -> bool:
+    return path.startswith(("etc/janus/", "etc/freeswitch/")) or path.endswith((
+        ".key", "turnserver.conf"))
+
+
+def _group_of(path: str) -> int | None:
+    for prefix, group in SECRET_GROUPS:
+        if path.startswith(prefix):
+            try:
+                return grp.getgrnam(group).gr_gid
+            except KeyError:
+                return None
+    return None
+
+
 def _write(root: Path, path: str, content: bytes | None) -> None:
     target = root / path
     if content is None:
         target.unlink(missing_ok=True)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    mode = 0o600 if _secret(path) else 0o644
+    gid = _group_of(path) if str(root) == "/" else None
+    mode = (0o640 if gid is not None else 0o600) if _secret(path) else 0o644
     atomic_write(target, content, mode)
+    if gid is not None:
+        os.chown(target, -1, gid)
     os.chmod(target, mode)
-
-
-def _secret(path: str) -> bool:
-    # Files that hold secrets (ESL/Janus/TURN passwords) are readable by their owner only.
-    return path.startswith("etc/janus/") or path.endswith((
-        ".key", "turnserver.conf", "event_socket.conf.xml", "xml_curl.conf.xml",
-        "json_cdr.conf.xml"))
 
 
 def commit(plan: Plan, root: Path, drivers: Mapping[str, Driver]) -> Result:
