@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     from controlplane import license as license_cli
 
     license_cli.add_parser(sub)
+    from controlplane import maintenance
+
+    maintenance.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = Config.from_env()
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(config)
     elif args.command == "apply":
         return apply_command(config, args.dry_run)
-    elif args.command == "license":
+    elif args.command in ("license", "factory-reset"):
         return args.run(args, config)
     elif args.command == "openapi":
         import json
