@@ -11,6 +11,8 @@ or, for a server or client that is already up and logged in: `activate(client, k
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,3 +59,17 @@ def activate(client: Any, keys: LicenseKeys, **terms: Any) -> dict[str, Any]:
     res = client.post("/api/v1/license", json={"serial": keys.serial(**terms)})
     assert res.status_code == 200, res.text
     return res.json()
+
+
+@contextmanager
+def licensed_server(folder: Path, **env: str) -> Iterator[Any]:
+    """A started, configured server with a license activated through the API; stopped
+    after. env: extra environment (e.g. ssl_cert_file for SMTP with the test CA)."""
+    from tests.conftest import configured_server
+
+    keys = make_keys(folder)
+    with configured_server(folder, **env, **keys.env) as srv:
+        client = srv.client()
+        assert client.login().status_code == 200
+        activate(client, keys)
+        yield srv

@@ -19,7 +19,7 @@ import xlwt
 from controlplane.account_import import HEADER
 from tests.conftest import Client, Server, configured_server
 from tests.integration.conftest import Pki, SmtpServers
-from tests.license_keys import activate, make_keys
+from tests.license_keys import licensed_server
 
 XLS = "application/vnd.ms-excel"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -65,12 +65,7 @@ def total(client: Client) -> int:
 @pytest.fixture(scope="module")
 def licensed(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Server]:
     """One server for the module, licensed; tests use their own account ranges."""
-    folder = tmp_path_factory.mktemp("import")
-    keys = make_keys(folder)
-    with configured_server(folder, ssl_cert_file=str(pki.ca), **keys.env) as srv:
-        client = srv.client()
-        assert client.login().status_code == 200
-        activate(client, keys)
+    with licensed_server(tmp_path_factory.mktemp("import"), ssl_cert_file=str(pki.ca)) as srv:
         yield srv
 
 

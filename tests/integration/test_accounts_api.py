@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import Client, Server, configured_server
 from tests.integration.conftest import Pki, SmtpServers
-from tests.license_keys import activate, make_keys
+from tests.license_keys import licensed_server
 
 EN = {"vcbox_lang": "en"}
 DOMAIN = "vcbox.local"
@@ -24,12 +24,7 @@ DOMAIN = "vcbox.local"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Server]:
     """A licensed server that trusts the test CA (for its SMTP), shared by the module."""
-    folder = tmp_path_factory.mktemp("accounts")
-    keys = make_keys(folder)
-    with configured_server(folder, ssl_cert_file=str(pki.ca), **keys.env) as srv:
-        client = srv.client()
-        assert client.login().status_code == 200
-        activate(client, keys)
+    with licensed_server(tmp_path_factory.mktemp("accounts"), ssl_cert_file=str(pki.ca)) as srv:
         yield srv
 
 

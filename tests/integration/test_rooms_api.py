@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Client, Server, configured_server
-from tests.license_keys import activate, make_keys
+from tests.conftest import Client, Server
+from tests.license_keys import licensed_server
 
 EN = {"vcbox_lang": "en"}
 ACCOUNTS = ("1001", "1002", "1003", "1004")
@@ -19,12 +19,7 @@ ACCOUNTS = ("1001", "1002", "1003", "1004")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A licensed server (accounts can be created), shared by this module's tests."""
-    folder = tmp_path_factory.mktemp("rooms")
-    keys = make_keys(folder)
-    with configured_server(folder, **keys.env) as srv:
-        client = srv.client()
-        assert client.login().status_code == 200
-        activate(client, keys)
+    with licensed_server(tmp_path_factory.mktemp("rooms")) as srv:
         yield srv
 
 
