@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from controlplane import __version__
 from controlplane.config import Config
@@ -31,8 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     from controlplane import maintenance
 
     maintenance.add_parser(sub)
+    upgrade = sub.add_parser("upgrade", help="install a release bundle into the releases "
+                             "dir (refusing a downgrade) and optionally activate it")
+    upgrade.add_argument("--bundle", type=Path, required=True, help="vcbox-<version>.tar.gz")
+    upgrade.add_argument("--releases", type=Path, required=True, help="releases directory")
+    upgrade.add_argument("--app-link", type=Path, required=True,
+                         help="symbolic link to the active release (e.g. /opt/vcbox/app)")
+    upgrade.add_argument("--activate", action="store_true",
+                         help="point --app-link at the new release")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "upgrade":
+        return upgrade_command(args)
     config = Config.from_env()
     if args.command == "serve":
         from controlplane.server import serve
@@ -49,6 +60,21 @@ def main(argv: list[str] | None = None) -> int:
         from controlplane.web.openapi import document
 
         print(json.dumps(document(create_app(config)), indent=2, ensure_ascii=False))
+    return 0
+
+
+def upgrade_command(args: argparse.Namespace) -> int:
+    from controlplane import upgrade
+
+    try:
+        path = upgrade.install(args.bundle, args.releases, __version__)
+        print(f"installed: {path}")
+        if args.activate:
+            previous = upgrade.activate(args.releases, path.name, args.app_link)
+            print(f"activated: {args.app_link} -> {path} (previous: {previous or 'none'})")
+    except (upgrade.ReleaseError, OSError) as exc:
+        print(f"upgrade: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -122,13 +122,14 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def test_ansible_lint_production_profile_offline(tmp_path: Path) -> None:
     proc = subprocess.run(
         [str(_tool("ansible-lint")), "--offline", "--profile", "production", "--nocolor",
-         "playbooks/site.yml", "playbooks/factory_reset.yml", "roles/"],
+         "playbooks/site.yml", "playbooks/factory_reset.yml", "playbooks/upgrade.yml",
+         "roles/"],
         cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=55)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("playbook", ["site.yml", "factory_reset.yml"])
+@pytest.mark.parametrize("playbook", ["site.yml", "factory_reset.yml", "upgrade.yml"])
 def test_site_playbook_syntax(tmp_path: Path, playbook: str) -> None:
     proc = subprocess.run(
         [str(_tool("ansible-playbook")), "--syntax-check", "-i", "localhost,",
