@@ -25,15 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import (
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD,
-    ADMIN_USERNAME,
     SESSION_COOKIE,
     BenchError,
     Options,
     Result,
     Server,
-    call,
     cpu_seconds,
     fmt_ms,
     free_port,
@@ -104,20 +100,8 @@ class Session:
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        status, _, body = call("POST", server.base_url + "/api/v1/setup/admin",
-                               {"password": ADMIN_PASSWORD, "email": ADMIN_EMAIL})
-        if status != 200:
-            raise BenchError(f"POST /api/v1/setup/admin answered {status}: {body}")
-        status, headers, body = call("POST", server.base_url + "/api/v1/session",
-                                     {"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})
-        if status != 200:
-            raise BenchError(f"POST /api/v1/session answered {status}: {body}")
-        self.csrf = body["csrf_token"]
-        match = re.search(SESSION_COOKIE + r"=([^;]+)", ";".join(
-            headers.get_all("Set-Cookie") or []))
-        if not match:
-            raise BenchError("POST /api/v1/session set no vcbox_session cookie")
-        self.cookie = f"{SESSION_COOKIE}={match.group(1)}; vcbox_lang=en"
+        cookie, self.csrf = server.admin_login()
+        self.cookie = f"{SESSION_COOKIE}={cookie}; vcbox_lang=en"
         self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
 
     def request(self, method: str, path: str, body: bytes | None = None,

@@ -218,8 +218,8 @@ class Server:
                 self.data_dir = None
 
     # -- an administrator and a session ----------------------------------------------------
-    def admin_session(self) -> str:
-        """Create the administrator (first run) and log in; the vcbox_session cookie value."""
+    def admin_login(self) -> tuple[str, str]:
+        """Create the administrator (first run) and log in: (session cookie, CSRF token)."""
         status, _, body = call("POST", self.base_url + "/api/v1/setup/admin",
                                {"password": ADMIN_PASSWORD, "email": ADMIN_EMAIL})
         if status != 200:
@@ -232,8 +232,12 @@ class Server:
             jar = SimpleCookie()
             jar.load(value)
             if SESSION_COOKIE in jar:
-                return jar[SESSION_COOKIE].value
+                return jar[SESSION_COOKIE].value, body["csrf_token"]
         raise BenchError("POST /api/v1/session set no vcbox_session cookie")
+
+    def admin_session(self) -> str:
+        """Create the administrator (first run) and log in; the vcbox_session cookie value."""
+        return self.admin_login()[0]
 
 
 # -- wrk -----------------------------------------------------------------------------------

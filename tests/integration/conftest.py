@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.conftest import Client, free_port
+from tests.conftest import Client, Server, free_port
 
 SMTP_USER = "mailer"
 SMTP_PASSWORD = "Sm7p-s3cret!"
@@ -280,3 +280,35 @@ def inproc(tmp_path: Path) -> Iterator[Callable[..., InProcess]]:
     yield start
     for proc in running:
         proc.stop()
+
+
+# -- one configured server per module, for the settings tests ---------------------------
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    from tests.conftest import configured_server
+
+    with configured_server(tmp_path_factory.mktemp("settings")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(srv: Server) -> Client:
+    client = srv.client()
+    assert client.login().status_code == 200
+    return client
+
+
+@pytest.fixture(scope="module")
+def root(srv: Server) -> Path:
+    from tests.integration.settings_cases import root_of
+
+    return root_of(srv)
+
+
+@pytest.fixture(scope="module")
+def initial(api: Client) -> dict[str, dict[str, Any]]:
+    """The settings before any test of the module ran (the defaults)."""
+    from tests.integration.settings_cases import all_settings
+
+    return all_settings(api)

@@ -9,7 +9,6 @@ import base64
 import hashlib
 import http.client
 import socket
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -273,7 +272,7 @@ def test_edit_and_delete_flush_freeswitchs_cache(gw: Gateway) -> None:
         f"api xml_flush_cache id 1002 {DOMAIN}") == 1
 
 
-def test_lookups_are_served_fast(gw: Gateway) -> None:
+def test_many_lookups_on_one_keep_alive_connection(gw: Gateway) -> None:
     create(gw, "1001", "Alice")
     body = urlencode(sip_auth_form("1001")).encode()
     token = base64.b64encode(f"freeswitch:{gw.password}".encode()).decode()
@@ -281,17 +280,13 @@ def test_lookups_are_served_fast(gw: Gateway) -> None:
                "Authorization": f"Basic {token}"}
     conn = http.client.HTTPConnection("127.0.0.1", gw.server.port, timeout=10)
     try:
-        count, started = 1000, time.perf_counter()
-        for _ in range(count):
+        for _ in range(200):
             conn.request("POST", "/freeswitch/xml", body=body, headers=headers)
             res = conn.getresponse()
             assert res.status == 200 and b"a1-hash" in res.read()
-        rate = count / (time.perf_counter() - started)
     finally:
         conn.close()
-    # One Python client on one connection, the server on its own gevent loop: the
-    # appliance target (5,000 lookups/s) is measured with parallel clients elsewhere.
-    assert rate > 500, rate
+    # How many per second: bench/accounts.py (speed is measured there, not in tests).
 
 
 def test_user_document_escapes_what_it_quotes() -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,11 @@ from typing import Any
 import pytest
 
 from controlplane.apply.targets import SERVICE_ORDER
-from tests.conftest import REPO, Client, Server, configured_server
+from tests.conftest import REPO, Client, Server
 from tests.integration.settings_cases import (
     RENDERED_SECTIONS,
-    all_settings,
     changed_paths,
     contents,
-    root_of,
     settings_doc,
     snapshot,
 )
@@ -205,29 +202,8 @@ CASES = [
 ]
 
 
-# -- the server ------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with configured_server(tmp_path_factory.mktemp("settings-apply")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def api(srv: Server) -> Client:
-    client = srv.client()
-    assert client.login().status_code == 200
-    return client
-
-
-@pytest.fixture(scope="module")
-def root(srv: Server) -> Path:
-    return root_of(srv)
-
-
-@pytest.fixture(scope="module")
-def initial(api: Client) -> dict[str, dict[str, Any]]:
-    return all_settings(api)
+# The server: fixtures srv, api, root and initial (one server per module) are in
+# tests/integration/conftest.py.
 
 
 def put(api: Client, section: str, data: dict[str, Any], confirm: bool = True):

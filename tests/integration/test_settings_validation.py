@@ -15,46 +15,21 @@ checks exactly that.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from controlplane.i18n import translate
-from tests.conftest import Client, Server, configured_server
+from tests.conftest import Client, Server
 from tests.integration.settings_cases import (
     all_settings,
-    root_of,
     settings_doc,
     snapshot,
 )
 
-# -- the server ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with configured_server(tmp_path_factory.mktemp("settings-validation")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def api(srv: Server) -> Client:
-    client = srv.client()
-    assert client.login().status_code == 200
-    return client
-
-
-@pytest.fixture(scope="module")
-def root(srv: Server) -> Path:
-    return root_of(srv)
-
-
-@pytest.fixture(scope="module")
-def initial(api: Client) -> dict[str, dict[str, Any]]:
-    """The settings before any test of this module ran (the defaults)."""
-    return all_settings(api)
+# The server: fixtures srv, api, root and initial (one server per module) are in
+# tests/integration/conftest.py.
 
 
 # -- the cases -------------------------------------------------------------------------

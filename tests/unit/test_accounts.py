@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -192,14 +190,9 @@ def test_create_needs_a_valid_license(accounts: Accounts, licenses: StubLicenses
 def test_at_most_ten_thousand_accounts(docs: Documents, licenses: StubLicenses,
                                        mailer: StubMailer) -> None:
     fill(docs, MAX_ACCOUNTS - 1)                      # 0000 ... 9998
-    started = time.perf_counter()
     accounts = Accounts(docs, Settings(docs), licenses, mailer)
-    load_s = time.perf_counter() - started
     assert accounts.count() == MAX_ACCOUNTS - 1
-    assert load_s < 1.0, load_s
-    started = time.perf_counter()
     new(accounts, account="9999")
-    assert time.perf_counter() - started < 0.5        # one write at 10,000 accounts
     assert accounts.count() == MAX_ACCOUNTS
     with pytest.raises(Conflict) as err:
         accounts.create({"name": "One more", "account": "9998", "email": "x@example.com"})
@@ -258,19 +251,15 @@ def test_search_is_a_case_insensitive_substring_of_name_account_or_email(
         accounts.find_all(order="a1_hash")
 
 
-def test_search_at_ten_thousand_accounts_is_fast(docs: Documents, licenses: StubLicenses,
-                                                 mailer: StubMailer) -> None:
+def test_search_at_ten_thousand_accounts(docs: Documents, licenses: StubLicenses,
+                                         mailer: StubMailer) -> None:
+    # How fast: bench/accounts.py (speed is measured there, not in tests).
     fill(docs, MAX_ACCOUNTS)
     accounts = Accounts(docs, Settings(docs), licenses, mailer)
-    timings = []
-    for needle in ["user", "99", "example.com", "nomatch", "0042", "", "USER 12"] * 5:
-        started = time.perf_counter()
-        page = accounts.find_all(needle, limit=20)
-        timings.append(time.perf_counter() - started)
-        assert page["total"] == MAX_ACCOUNTS
+    for needle in ["user", "99", "example.com", "nomatch", "0042", "", "USER 12"]:
+        assert accounts.find_all(needle, limit=20)["total"] == MAX_ACCOUNTS
     assert accounts.find_all("0042")["filtered"] == 1
     assert accounts.find_all("USER 12")["filtered"] == 100  # User 1200 ... User 1299
-    assert statistics.median(timings) < 0.010, statistics.median(timings)
 
 
 # -- edit, reset, delete, callbacks --------------------------------------------------------
