@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+from typing import Any
 
+from controlplane.apply.context import LAN_MEDIA_IP
 from controlplane.config import Config
 
 log = logging.getLogger(__name__)
@@ -20,6 +22,23 @@ def listening_socket(host: str, port: int, backlog: int = 1024) -> socket.socket
     sock.bind((host, port))
     sock.listen(backlog)
     return sock
+
+
+LAN_CHECK_S = 5
+
+
+def follow_lan_address(services: Any) -> None:
+    """SIP, TURN and Janus bind to the LAN's DHCP address: re-render when it changes."""
+    import gevent
+
+    while True:
+        gevent.sleep(LAN_CHECK_S)
+        try:
+            if services.applier.follow_lan_address():
+                log.info("LAN address now %s: configs rendered again",
+                         services.applier.media_ip)
+        except Exception:
+            log.exception("following the LAN address failed")
 
 
 def serve(config: Config) -> None:
@@ -62,6 +81,9 @@ def serve(config: Config) -> None:
         if directory is not None:
             directory.stop()
         server.stop(timeout=5)
+
+    if config.media_ip == LAN_MEDIA_IP:
+        gevent.spawn(follow_lan_address, services)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

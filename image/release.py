@@ -35,8 +35,13 @@ from pathlib import Path
 NAME = "vcbox"
 MANIFEST = "manifest.json"
 # Directories shipped whole, and single files; all must exist.
-TREES = ("controlplane", "templates", "roles", "playbooks")
-FILES = ("ansible.cfg", "requirements.txt", "package.json", "package-lock.json",
+# The web admin's npm assets ship as built here (the appliance never reaches npm): the
+# folders controlplane/web/static.py serves (VENDOR), checked by tests/unit/test_release.py.
+ASSETS = ("node_modules/bootstrap/dist", "node_modules/bootstrap-icons/font",
+          "node_modules/chart.js/dist")
+TREES = ("controlplane", "templates", "roles", "playbooks", *ASSETS)
+FILES = ("ansible.cfg", "requirements.txt", "requirements-runtime.txt", "package.json",
+         "package-lock.json",
          "scripts/setup.sh", "README.md")
 # Build leftovers that never ship (they are in .gitignore).
 SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache"})

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a development/CI machine (Debian 12 or 13) for vcbox:
 #   1. Debian packages (only the missing ones are installed; nothing is removed)
-#   2. Python venv in .venv from requirements.txt
+#   2. Python venv in .venv from requirements.txt (which includes requirements-runtime.txt)
 #   3. front-end packages in node_modules from package-lock.json
 # Idempotent; a second run does no work and takes well under 2 s.
 set -euo pipefail
@@ -20,7 +20,11 @@ APT_PACKAGES=(
     python3 python3-venv python3-dev gcc
     chromium wrk openssl ca-certificates fonts-noto-cjk make
     # the services whose rendered configs the tests run (DESIGN §4)
-    coturn nginx-light openssh-server chrony rsyslog rsyslog-gnutls iproute2 libc-bin
+    coturn nginx-light openssh-server chrony rsyslog rsyslog-gnutls iproute2 libc-bin nftables
+    # the appliance image and role tests (issue 5, DESIGN D9): mmdebstrap, a raw disk with
+    # GRUB, qemu (TCG) to boot it, podman with systemd as PID 1 for molecule
+    mmdebstrap qemu-system-x86 qemu-utils grub-pc-bin grub2-common fdisk e2fsprogs
+    podman runc crun uidmap slirp4netns fuse-overlayfs
 )
 # Janus is packaged in Debian 12 but not in Debian 13.
 if apt-cache policy janus 2>/dev/null | grep -q 'Candidate: [0-9]'; then
@@ -71,7 +75,7 @@ fi
 # --- 2. Python venv ----------------------------------------------------------
 VENV=.venv
 VENV_STAMP=$VENV/.vcbox-requirements.sha256
-venv_key=$(sha256sum requirements.txt | cut -d' ' -f1)
+venv_key=$(cat requirements.txt requirements-runtime.txt | sha256sum | cut -d' ' -f1)
 
 if [[ -e $VENV ]] && ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
     log "$VENV is broken (its interpreter does not run); recreating it"

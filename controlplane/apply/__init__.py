@@ -16,7 +16,7 @@ from typing import Any
 from controlplane import oplog, secrets
 from controlplane.apply import assets
 from controlplane.apply.commit import Result, commit
-from controlplane.apply.context import build
+from controlplane.apply.context import build, media_ip
 from controlplane.apply.plan import Plan, make_plan, read_current
 from controlplane.apply.render import TEMPLATES, render_all
 from controlplane.apply.targets import Action
@@ -70,13 +70,16 @@ class Applier:
         if network is not None and hasattr(network, "on_rollback"):
             network.on_rollback = self._network_rolled_back
         self._network_before: dict[str, Any] | None = None
+        # The media address of the files under ROOT (after the last good apply).
+        self.media_ip: str | None = None
 
     def context(self, overrides: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         return build(self.settings.all(overrides), secrets.ensure(self.docs), self.config)
 
     def plan(self, overrides: Mapping[str, dict[str, Any]] | None = None,
-             events: Iterable[Action] = ()) -> Plan:
-        rendered = render_all(self.context(overrides), self.templates)
+             events: Iterable[Action] = (), ctx: Mapping[str, Any] | None = None) -> Plan:
+        rendered = render_all(ctx if ctx is not None else self.context(overrides),
+                              self.templates)
         return make_plan(rendered, read_current(self.config.root, rendered), events)
 
     def apply(self, overrides: Mapping[str, dict[str, Any]] | None = None,
@@ -85,8 +88,11 @@ class Applier:
         with self.lock:
             assets.ensure(self.config.root)
             self.state.settings = self.settings.all(overrides)
-            plan = self.plan(overrides, events)
+            ctx = self.context(overrides)
+            plan = self.plan(overrides, events, ctx)
             result = commit(plan, self.config.root, self.drivers)
+            if result.ok:
+                self.media_ip = ctx["vcbox_media_ip"]
             # A start-up render is not an administrator's action: logged only if it failed.
             if not plan.empty and (target != "startup" or not result.ok):
                 self.log.record(actor, ip, "apply",
@@ -104,6 +110,16 @@ class Applier:
                 if start is not None:
                     start()
             return result
+
+    def follow_lan_address(self) -> bool:
+        """Re-render when the LAN's DHCP address is not the one the services were given
+        (VCBOX_MEDIA_IP=lan): a new lease, or the first one after start-up."""
+        with self.lock:
+            current = media_ip(self.config, self.settings.all()["network"])
+            if current == self.media_ip:
+                return False
+            self.apply(actor="vcbox", ip="local", target="lan-address")
+            return True
 
     def shutdown(self) -> None:
         """Stop what this process started (local mode's child processes)."""

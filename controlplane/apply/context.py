@@ -5,7 +5,10 @@ The same names are the Ansible defaults (SPEC §9), so the roles render the same
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
+import socket
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,10 @@ from controlplane import timezones
 from controlplane.config import Config
 from controlplane.sections import SECTIONS
 from controlplane.sections.network import lan_address
+
+# VCBOX_MEDIA_IP=lan: media follows the LAN interface's (DHCP) address.
+LAN_MEDIA_IP = "lan"
+SIOCGIFADDR = 0x8915
 
 # Sections the services do not read (and whose secrets must not reach a config file).
 NOT_RENDERED = {"smtp"}
@@ -32,6 +39,29 @@ def flatten(settings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 def _prefixlen(netmask: str) -> int | None:
     return ipaddress.IPv4Network(f"0.0.0.0/{netmask}").prefixlen if netmask else None
+
+
+def interface_ipv4(ifname: str) -> str | None:
+    """The first IPv4 address of the interface now, or None (no such interface/address)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            req = struct.pack("256s", ifname.encode()[:15])
+            answer = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, req)
+        except OSError:
+            return None
+    return socket.inet_ntoa(answer[20:24])
+
+
+def media_ip(config: Config, network: Mapping[str, Any]) -> str:
+    """The address SIP, TURN and Janus bind to: the LAN's static address; with DHCP, the
+    address the LAN interface holds now when VCBOX_MEDIA_IP=lan (the appliance, which
+    re-renders when the lease changes), else VCBOX_MEDIA_IP (127.0.0.1 by default)."""
+    static = lan_address(network)
+    if static:
+        return static
+    if config.media_ip != LAN_MEDIA_IP:
+        return config.media_ip
+    return interface_ipv4(config.lan_ifname) or "127.0.0.1"
 
 
 def prefix_of(root: Path) -> str:
@@ -54,7 +84,7 @@ def build(settings: Mapping[str, Mapping[str, Any]], secrets: Mapping[str, Any],
         # mod_xml_curl asks the dedicated directory listener when there is one.
         "vcbox_directory_url": f"http://127.0.0.1:{config.directory_port or config.listen_port}",
         "vcbox_xml_curl_user": "freeswitch",
-        "vcbox_media_ip": lan_address(network) or config.media_ip,
+        "vcbox_media_ip": media_ip(config, network),
         "vcbox_public_ip": network["nat"]["public_ip"] if network["nat"]["enabled"] else "",
         "vcbox_lan_ifname": config.lan_ifname,
         "vcbox_wan_ifname": config.wan_ifname,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-# Services in the order their actions run: the network first, the web server last.
-SERVICE_ORDER = ("network", "clock", "chrony", "rsyslog", "ssh", "freeswitch", "janus",
+# Services in the order their actions run: the network first, then the firewall (new
+# ports open before a service moves to them), the web server last.
+SERVICE_ORDER = ("network", "firewall", "clock", "chrony", "rsyslog", "ssh", "freeswitch", "janus",
                  "coturn", "nginx")
 
 
@@ -40,6 +41,7 @@ RULES: tuple[tuple[str, Action], ...] = (
     ("etc/rsyslog.d/*", Action("rsyslog", "restart")),
     ("etc/systemd/network/*", Action("network", "apply")),
     ("etc/timezone", Action("clock", "timezone")),
+    ("etc/nftables.conf", Action("firewall", "reload")),
 )
 
 # A stronger action includes weaker ones: "sofia profile internal restart reloadxml"

@@ -21,6 +21,7 @@ apply puts the previous files back.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -37,6 +38,21 @@ _MODULE = re.compile(r"^mod_[a-z0-9_]+$")
 _PROFILE_TOO_YOUNG = re.compile(r"must be up for at least \d+ seconds?.*?wait (\d+) second",
                                 re.S | re.I)
 STATUS_TIMEOUT_S = 2.0
+
+
+# What the freeswitch role leaves on the host (roles/freeswitch, vcbox_freeswitch_fact).
+FACT = "etc/ansible/facts.d/vcbox_freeswitch.fact"
+
+
+def absent_reason(config: Config) -> str:
+    """Why FreeSWITCH is absent: the image build's own words when it skipped it."""
+    try:
+        fact = json.loads((config.root / FACT).read_text())
+    except (OSError, ValueError):
+        fact = {}
+    if isinstance(fact, dict) and fact.get("installed") is False:
+        return f"FreeSWITCH is not installed: {fact.get('reason') or 'skipped at build'}"
+    return "FreeSWITCH is not installed (no ESL connection)"
 
 
 class _Skipped(Exception):
@@ -68,6 +84,10 @@ class FreeSwitch:
         except _Skipped as skipped:
             return f"skipped: {skipped}"
         raise ActionFailed(self.name, verb, f"unknown action {verb!r}")
+
+    @property
+    def reason(self) -> str:
+        return absent_reason(self.config) if self.program is None else ""
 
     def status(self) -> str:
         try:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from controlplane.config import Config
-from controlplane.drivers import clock, netapply, processes, system_services
+from controlplane.drivers import clock, freeswitch, netapply, processes, system_services
 from controlplane.drivers.services import Absent, Driver
 
 
 def build_drivers(config: Config, state: Any) -> dict[str, Driver]:
     drivers: dict[str, Driver] = {
-        "freeswitch": Absent("freeswitch", "FreeSWITCH is not installed (no ESL connection)"),
+        "freeswitch": Absent("freeswitch", freeswitch.absent_reason(config)),
     }
     drivers.update(netapply.drivers(config, state))
     drivers.update(clock.drivers(config, state))

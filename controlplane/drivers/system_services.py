@@ -1,7 +1,7 @@
-"""System services (DESIGN D7): nginx, ssh, chrony and rsyslog.
+"""System services (DESIGN D7): nginx, ssh, chrony, rsyslog and the firewall (nftables).
 
 Every action first runs the service's own config check on the file rendered under ROOT
-(`nginx -t`, `sshd -t`, `chronyd -p`, `rsyslogd -N1`) and raises ActionFailed with the
+(`nginx -t`, `sshd -t`, `chronyd -p`, `rsyslogd -N1`, `nft -c`) and raises ActionFailed with the
 checker's words when it refuses; the new file is then never handed to the service.
 Then, by `config.service_mode`:
 
@@ -476,15 +476,45 @@ class Rsyslog(SystemService):
         return output
 
 
+# -- firewall (nftables) -----------------------------------------------------------------------
+
+class Firewall(SystemService):
+    """vcbox's nftables table: nftables.service loads /etc/nftables.conf on boot and
+    on reload. The check (`nft -c`) runs in an empty network namespace where there is
+    one, so a check never touches the host's own rules."""
+
+    name, unit, program = "firewall", "nftables", "nft"
+    config_file = "etc/nftables.conf"
+
+    def check_flags(self) -> list[str]:
+        return ["-c", "-f"]
+
+    def check_args(self) -> list[str]:
+        return [self.program_path, "-c", "-f", str(self.path)]
+
+    def check(self, verb: str) -> str:
+        rc, output = run_command(["unshare", "--net", *self.check_args()])
+        if rc != 0 and output.startswith("unshare:"):
+            rc, output = run_command(self.check_args())
+        if rc != 0:
+            raise ActionFailed(self.name, verb, output or f"nft -c exited with {rc}")
+        return output
+
+    def systemd_action(self, verb: str) -> str:
+        systemctl(self.name, verb, "enable", self.unit)
+        systemctl(self.name, verb, "reload-or-restart", self.unit)
+        return f"{verb}ed {self.unit}"
+
+
 # -- the drivers -----------------------------------------------------------------------------
 
-SERVICES: tuple[type[SystemService], ...] = (Nginx, Ssh, Chrony, Rsyslog)
+SERVICES: tuple[type[SystemService], ...] = (Nginx, Ssh, Chrony, Rsyslog, Firewall)
 PACKAGES = {"nginx": "nginx-light", "ssh": "openssh-server", "chrony": "chrony",
-            "rsyslog": "rsyslog"}
+            "rsyslog": "rsyslog", "firewall": "nftables"}
 
 
 def drivers(config: Config, state: Any = None) -> dict[str, Driver]:
-    """{"nginx", "ssh", "chrony", "rsyslog"}: their drivers for this configuration."""
+    """{"nginx", "ssh", "chrony", "rsyslog", "firewall"}: their drivers for this configuration."""
     out: dict[str, Driver] = {}
     for cls in SERVICES:
         program = find_program(cls.program)

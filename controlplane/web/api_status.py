@@ -13,6 +13,8 @@ from controlplane import __version__
 from controlplane.app import Services
 
 PROBE_TTL_S = 2.0
+# The services on the dashboard (SPEC: FreeSWITCH, MCU, TURN, web, NTP, SSH, firewall).
+SERVICES = ("freeswitch", "janus", "coturn", "nginx", "chrony", "ssh", "firewall")
 
 
 def cached(ttl: float, probe: Callable[[], Any]) -> Callable[[], Any]:
@@ -35,7 +37,24 @@ def routes(app: Bottle, services: Services) -> None:
         except Exception:
             return False
 
+    def service_states() -> dict[str, dict[str, str]]:
+        out = {}
+        for name in SERVICES:
+            driver = services.applier.drivers.get(name)
+            if driver is None:
+                continue
+            try:
+                state = {"status": driver.status()}
+            except Exception:
+                state = {"status": "fail"}
+            reason = getattr(driver, "reason", "")
+            if state["status"] == "absent" and reason:
+                state["reason"] = reason
+            out[name] = state
+        return out
+
     history = cached(PROBE_TTL_S, history_ok)
+    service_status = cached(PROBE_TTL_S, service_states)
     disk = cached(PROBE_TTL_S, lambda: shutil.disk_usage(services.config.data_dir))
 
     @app.get("/api/v1/status", summary="Status of every component")
@@ -53,5 +72,6 @@ def routes(app: Bottle, services: Services) -> None:
                 "history": {"status": "ok" if history() else "fail"},
                 "mail": {"status": "ok" if services.settings.value("smtp", "server")
                          else "not_configured"},
+                **service_status(),
             },
         }

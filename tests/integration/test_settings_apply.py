@@ -50,6 +50,7 @@ JANUS_SIP = "etc/janus/janus.plugin.sip.jcfg"              # SIP plugin: its RTP
 TURN = "etc/turnserver.conf"
 SITE = "etc/nginx/sites-enabled/vcbox.conf"
 SSHD = "etc/ssh/sshd_config"
+FIREWALL = "etc/nftables.conf"
 CHRONY = "etc/chrony/chrony.conf"
 RSYSLOG = "etc/rsyslog.d/60-vcbox-forward.conf"
 LAN = "etc/systemd/network/10-vcbox-lan.network"
@@ -94,6 +95,7 @@ def c(ident: str, section: str, data: dict[str, Any], files: set[str], actions: 
 
 
 FS_RELOAD = "freeswitch reloadxml"
+FW_RELOAD = "firewall reload"
 FS_PROFILE = "freeswitch profile_restart"  # includes reloadxml
 FS_RESTART = "freeswitch restart"  # includes every other FreeSWITCH action
 
@@ -147,7 +149,8 @@ CASES = [
     c("network-route", "network", {"routes": [ROUTE]}, {LAN}, {"network apply"},
       setup=(("network", {"lan": STATIC_LAN, "wan": {"enabled": True}}),)),
     # -- services (P1-P3) ------------------------------------------------------------------
-    c("services-http_port", "services", {"http_port": 8081}, {SITE}, {"nginx reload"}),
+    c("services-http_port", "services", {"http_port": 8081}, {SITE, FIREWALL},
+      {"nginx reload", FW_RELOAD}),
     # The NAT ports are the ports of the NAT device: nothing listens on them, and they
     # matter only with NAT on (the https redirect, above).
     c("services-http_nat_port", "services", {"http_nat_port": 8000}, set(), set()),
@@ -157,23 +160,28 @@ CASES = [
       {"nginx reload"},
       setup=(("services", {"https_enabled": True}),
              ("network", {"nat": {"enabled": True, "public_ip": "203.0.113.10"}}))),
-    c("services-https_enabled", "services", {"https_enabled": True}, {SITE},
-      {"nginx reload"}),
-    c("services-https_port", "services", {"https_port": 8443}, {SITE}, {"nginx reload"},
-      setup=(("services", {"https_enabled": True}),)),
+    c("services-https_enabled", "services", {"https_enabled": True}, {SITE, FIREWALL},
+      {"nginx reload", FW_RELOAD}),
+    c("services-https_port", "services", {"https_port": 8443}, {SITE, FIREWALL},
+      {"nginx reload", FW_RELOAD}, setup=(("services", {"https_enabled": True}),)),
     c("services-https_port-while-off", "services", {"https_port": 8443}, set(), set()),
-    c("services-ssh_enabled", "services", {"ssh_enabled": False}, {SSHD}, {"ssh reload"}),
-    c("services-ssh_port", "services", {"ssh_port": 2222}, {SSHD}, {"ssh reload"}),
-    c("services-sip_port", "services", {"sip_port": 5070}, {INTERNAL, VARS}, {FS_PROFILE}),
-    c("services-sip_tls_port", "services", {"sip_tls_port": 5071}, {INTERNAL, VARS},
-      {FS_PROFILE}),
+    c("services-ssh_enabled", "services", {"ssh_enabled": False}, {SSHD, FIREWALL},
+      {"ssh reload", FW_RELOAD}),
+    c("services-ssh_port", "services", {"ssh_port": 2222}, {SSHD, FIREWALL},
+      {"ssh reload", FW_RELOAD}),
+    c("services-sip_port", "services", {"sip_port": 5070}, {INTERNAL, VARS, FIREWALL},
+      {FS_PROFILE, FW_RELOAD}),
+    c("services-sip_tls_port", "services", {"sip_tls_port": 5071}, {INTERNAL, VARS, FIREWALL},
+      {FS_PROFILE, FW_RELOAD}),
     # -- ports (P4) ------------------------------------------------------------------------
     # FreeSWITCH reads its RTP range only when it starts.
-    c("ports-ivr", "ports", {"ivr": {"min": 31000, "max": 36999}}, {SWITCH}, {FS_RESTART}),
-    c("ports-turn", "ports", {"turn": {"min": 40000, "max": 48999}}, {TURN},
-      {"coturn restart"}),
-    c("ports-mcu", "ports", {"mcu": {"min": 50000, "max": 58999}}, {JANUS, JANUS_SIP},
-      {"janus restart"}),
+    # The firewall opens each range (and nothing else) for UDP.
+    c("ports-ivr", "ports", {"ivr": {"min": 31000, "max": 36999}}, {SWITCH, FIREWALL},
+      {FS_RESTART, FW_RELOAD}),
+    c("ports-turn", "ports", {"turn": {"min": 40000, "max": 48999}}, {TURN, FIREWALL},
+      {"coturn restart", FW_RELOAD}),
+    c("ports-mcu", "ports", {"mcu": {"min": 50000, "max": 58999}}, {JANUS, JANUS_SIP, FIREWALL},
+      {"janus restart", FW_RELOAD}),
     # -- time (T1) -------------------------------------------------------------------------
     c("time-timezone", "time", {"timezone": "Asia/Tokyo"}, {TIMEZONE, LOCALTIME},
       {"clock timezone"}),

@@ -446,7 +446,9 @@ def test_systemd_mode_acts_through_systemctl(systemd_box: Box,
     assert "listen 80 default_server;" in box.read(SITE)
     assert "listen [::]:80 default_server;" in box.read(SITE)
     assert outcomes["nginx reload"] == "reloaded nginx"
+    # The firewall first: a port opens before the service that moves to it restarts.
     assert systemctl_calls(box) == [
+        "enable nftables", "reload-or-restart nftables",
         "enable chrony", "restart chrony", "restart rsyslog", "enable ssh",
         "reload-or-restart ssh", "reload-or-restart nginx"]
 
@@ -454,7 +456,8 @@ def test_systemd_mode_acts_through_systemctl(systemd_box: Box,
     doc = box.doc("time", source="manual", manual_datetime="2031-05-06T07:08:09")
     box.applied(services={"ssh_enabled": False}, time=doc,
                 syslog={"server": "logs.example.com"})
-    assert systemctl_calls(box) == ["disable --now chrony", "disable --now ssh"]
+    assert systemctl_calls(box) == ["enable nftables", "reload-or-restart nftables",
+                                    "disable --now chrony", "disable --now ssh"]
 
     # systemctl's refusal is the apply's failure, and the previous files come back.
     monkeypatch.setenv("VCBOX_TEST_SYSTEMCTL_FAIL", "restart rsyslog")

@@ -180,3 +180,55 @@ def test_manual_time_is_an_event_without_a_file(engine) -> None:
 def test_freeswitch_gets_the_one_action_that_covers_its_files(files, expected) -> None:
     plan = make_plan({f"etc/freeswitch/{f}": b"x" for f in files}, {})
     assert [str(a) for a in plan.actions] == expected
+
+
+# -- media follows the LAN's DHCP address (VCBOX_MEDIA_IP=lan, the appliance) -------------
+
+def test_interface_ipv4_reads_the_address_held_now() -> None:
+    from controlplane.apply.context import interface_ipv4
+
+    assert interface_ipv4("lo") == "127.0.0.1"
+    assert interface_ipv4("vcbox-none0") is None
+
+
+def test_media_ip_static_lan_then_setting_then_live_address(tmp_path: Path) -> None:
+    import dataclasses
+
+    from controlplane.apply.context import media_ip
+
+    base = Config(data_dir=tmp_path, root=tmp_path / "root")
+    wan = {"enabled": False, "dhcp": True, "address": ""}
+    dhcp = {"lan": {"enabled": True, "dhcp": True, "address": ""}, "wan": wan}
+    static = {"lan": {"enabled": True, "dhcp": False, "address": "192.168.7.2"}, "wan": wan}
+    assert media_ip(base, static) == "192.168.7.2"
+    assert media_ip(base, dhcp) == "127.0.0.1"
+    assert media_ip(dataclasses.replace(base, media_ip="10.0.0.9"), dhcp) == "10.0.0.9"
+    lan = dataclasses.replace(base, media_ip="lan", lan_ifname="lo")
+    assert media_ip(lan, dhcp) == "127.0.0.1"
+    assert media_ip(dataclasses.replace(lan, lan_ifname="vcbox-none0"), dhcp) == "127.0.0.1"
+
+
+def test_a_new_lan_address_renders_the_media_configs_again(tmp_path: Path, templates: Path,
+                                                           monkeypatch) -> None:
+    import dataclasses
+
+    from controlplane.apply import context
+
+    (templates / "etc/turnserver.conf").write_text("listening-ip={{ vcbox_media_ip }}\n")
+    applier, calls = next(engine.__wrapped__(tmp_path, templates))
+    applier.config = dataclasses.replace(applier.config, media_ip="lan", lan_ifname="eth0")
+    address = {"now": None}
+    monkeypatch.setattr(context, "interface_ipv4", lambda ifname: address["now"])
+    turn = applier.config.root / "etc/turnserver.conf"
+
+    applier.startup()
+    assert turn.read_text() == "listening-ip=127.0.0.1\n"
+    assert applier.follow_lan_address() is False  # no lease yet: nothing to do
+    address["now"] = "10.0.2.15"  # the DHCP lease arrives
+    calls.clear()
+    assert applier.follow_lan_address() is True
+    assert turn.read_text() == "listening-ip=10.0.2.15\n" and calls == ["coturn restart"]
+    assert applier.follow_lan_address() is False
+    address["now"] = "10.0.2.16"  # a new lease
+    assert applier.follow_lan_address() is True
+    assert turn.read_text() == "listening-ip=10.0.2.16\n"

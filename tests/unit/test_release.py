@@ -16,6 +16,7 @@ import pytest
 
 from controlplane import __version__, release
 from controlplane.release import ReleaseError
+from controlplane.web.static import VENDOR
 
 REPO = Path(__file__).resolve().parents[2]
 MAX = 64 * 1024 * 1024
@@ -83,15 +84,22 @@ def test_build_from_repo_verifies(bundle):
     dt.datetime.fromisoformat(manifest.build_time)
     files = set(manifest.files)
     for required in ("controlplane/__init__.py", "controlplane/release.py", "ansible.cfg",
-                     "requirements.txt", "package.json", "package-lock.json",
+                     "requirements.txt", "requirements-runtime.txt", "package.json",
+                     "package-lock.json", "node_modules/bootstrap/dist/css/bootstrap.min.css",
                      "scripts/setup.sh", "README.md", "roles/README.md",
                      "playbooks/README.md"):
         assert required in files, required
     assert any(f.startswith("templates/") for f in files)
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
-    assert not any(f.startswith(("tests/", "image/", ".venv/", "node_modules/")) for f in files)
+    assert not any(f.startswith(("tests/", "image/", ".venv/")) for f in files)
+    # Of node_modules, only the folders the web admin serves.
+    assert {f.split("/")[1] for f in files if f.startswith("node_modules/")} == set(VENDOR)
     for rel, digest in manifest.files.items():
         assert hashlib.sha256((REPO / rel).read_bytes()).hexdigest() == digest, rel
+
+
+def test_assets_are_those_served():
+    assert set(builder.ASSETS) == {f"node_modules/{path}" for path in VENDOR.values()}
 
 
 def test_members_are_normalized_and_sorted(bundle):
