@@ -93,6 +93,11 @@ class Applier:
             result = commit(plan, self.config.root, self.drivers)
             if result.ok:
                 self.media_ip = ctx["vcbox_media_ip"]
+            # N5: the time to confirm a network change counts from the answer on.
+            for driver in self.drivers.values():
+                start = getattr(driver, "start_countdown", None)
+                if start is not None:
+                    start()
             # A start-up render is not an administrator's action: logged only if it failed.
             if not plan.empty and (target != "startup" or not result.ok):
                 self.log.record(actor, ip, "apply",

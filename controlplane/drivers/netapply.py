@@ -40,7 +40,9 @@ class NetworkApply:
         except NetworkError as exc:
             raise ActionFailed("network", verb, str(exc)) from exc
         if getattr(self.state, "confirm_network", True):
-            self.rollback.arm(snapshot, self.config.network_confirm_s, self._rolled_back)
+            # The count starts when the whole apply is done (Applier.apply).
+            self.rollback.arm(snapshot, self.config.network_confirm_s, self._rolled_back,
+                              start=False)
             return f"applied; confirm within {self.config.network_confirm_s} s or it is undone"
         return "applied"
 
@@ -50,6 +52,9 @@ class NetworkApply:
 
     def confirm(self) -> bool:
         return self.rollback.confirm()
+
+    def start_countdown(self) -> None:
+        self.rollback.start()
 
     @property
     def pending(self) -> bool:

@@ -369,6 +369,9 @@ class Rollback:
     calls driver.restore(snapshot) and then on_rollback() (also when restore failed: the
     error is then in `error`). Arming again while a rollback is pending keeps the first
     snapshot (the last confirmed state) and restarts the timer with the new callback.
+    arm(start=False) holds the count until start(): the applier starts it when the whole
+    apply is done and the administrator gets the answer, however long the other
+    services' actions took.
     """
 
     def __init__(self, driver: NetworkDriver) -> None:
@@ -378,6 +381,7 @@ class Rollback:
         self._cancel: threading.Event | None = None
         self._snapshot: dict[str, Any] | None = None
         self._thread: threading.Thread | None = None
+        self._started: threading.Event | None = None
 
     @property
     def pending(self) -> bool:
@@ -385,17 +389,26 @@ class Rollback:
             return self._cancel is not None
 
     def arm(self, snapshot: dict[str, Any], timeout_s: float,
-            on_rollback: Callable[[], Any] | None = None) -> None:
+            on_rollback: Callable[[], Any] | None = None, start: bool = True) -> None:
         with self._lock:
             if self._cancel is not None:
                 self._cancel.set()                # the older timer stands down
                 snapshot = self._snapshot or snapshot
-            cancel = threading.Event()
+            cancel, started = threading.Event(), threading.Event()
             self._cancel, self._snapshot, self.error = cancel, snapshot, None
+            self._started = started
+            if start:
+                started.set()
             self._thread = threading.Thread(
-                target=self._run, args=(cancel, snapshot, timeout_s, on_rollback),
+                target=self._run, args=(cancel, started, snapshot, timeout_s, on_rollback),
                 name="network-rollback", daemon=True)
             self._thread.start()
+
+    def start(self) -> None:
+        """Start the count of an arm(start=False) (no-op when nothing waits)."""
+        with self._lock:
+            if self._started is not None:
+                self._started.set()
 
     def confirm(self) -> bool:
         """Keep the change. False when nothing was pending (never armed, or rolled back)."""
@@ -412,8 +425,12 @@ class Rollback:
         if thread is not None:
             thread.join(timeout)
 
-    def _run(self, cancel: threading.Event, snapshot: dict[str, Any], timeout_s: float,
+    def _run(self, cancel: threading.Event, started: threading.Event,
+             snapshot: dict[str, Any], timeout_s: float,
              on_rollback: Callable[[], Any] | None) -> None:
+        while not started.wait(0.5):
+            if cancel.is_set():
+                return
         if cancel.wait(timeout_s):
             return
         with self._lock:
