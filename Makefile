@@ -7,7 +7,7 @@ RUFF   := .venv/bin/ruff
 # Only the source trees that exist (an empty directory is not in a git checkout).
 LINT_PATHS := $(wildcard controlplane tests bench image)
 
-.PHONY: setup run test lint bench release
+.PHONY: setup run test lint bench release image
 
 setup:
 	bash scripts/setup.sh
@@ -20,7 +20,7 @@ lint: setup
 
 test: setup
 	$(RUFF) check $(LINT_PATHS)
-	$(PYTHON) -m pytest -q tests/unit tests/integration tests/e2e
+	$(PYTHON) -m pytest -q tests/unit tests/integration tests/e2e tests/system
 
 bench: setup
 	$(PYTHON) -m bench
@@ -28,3 +28,8 @@ bench: setup
 # The upgrade bundle (SPEC G1): out/vcbox-<version>.tar.gz with its manifest.json.
 release: setup
 	$(PYTHON) image/release.py --out out
+
+# The appliance disk image (issue 5, DESIGN D9): out/vcbox-<version>.img, built as root
+# by image/build.sh (mmdebstrap + the playbooks in a chroot + GRUB); boots under qemu.
+image: setup
+	bash image/build.sh out

@@ -91,6 +91,10 @@ if [[ ! -f $VENV_STAMP || $(cat "$VENV_STAMP") != "$venv_key" ]]; then
     printf '%s\n' "$venv_key" >"$VENV_STAMP"
 fi
 
+# community.general (its chroot connection, for the molecule scenarios) from the pinned
+# ansible wheel on PyPI: Galaxy is out of reach (DESIGN D9).
+bash scripts/collections.sh
+
 # --- 3. node modules ---------------------------------------------------------
 NODE_STAMP=node_modules/.vcbox-lock.sha256
 node_key=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
