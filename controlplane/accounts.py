@@ -49,6 +49,7 @@ _UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 _DIGITS = "23456789"
 PASSWORD_ALPHABET = _LOWER + _UPPER + _DIGITS
 ORDERS = ("account", "name", "email", "created")
+SORT_FIELDS = {"order": rules.one_of(*ORDERS), "direction": rules.one_of("asc", "desc")}
 
 
 def a1_hash(account: str, domain: str, password: str) -> str:
@@ -224,12 +225,7 @@ class Accounts:
                  order: str = "account", direction: str = "asc") -> dict[str, Any]:
         """{items, total, filtered}: search is a case-insensitive substring of the name,
         the account or the e-mail."""
-        if order not in ORDERS:
-            raise ValidationError(details={"order": (N_("Choose one of: %(choices)s."),
-                                                     {"choices": ", ".join(ORDERS)})})
-        if direction not in ("asc", "desc"):
-            raise ValidationError(details={"direction": (N_("Choose one of: %(choices)s."),
-                                                         {"choices": "asc, desc"})})
+        rules.validate({"order": order, "direction": direction}, SORT_FIELDS)
         index = self._index
         needle = (search or "").strip().lower()
         if needle:

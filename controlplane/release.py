@@ -66,6 +66,14 @@ class Manifest:
     files: dict[str, str]  # relative path -> sha256 (hex)
 
 
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def parse_version(version: str) -> tuple[int, ...]:
     if not isinstance(version, str) or not _VERSION.match(version):
         raise ValueError(f"not a numeric version: {version!r}")

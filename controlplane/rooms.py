@@ -37,6 +37,8 @@ TABLE = "rooms"
 NORMAL, VIDEO = "normal", "video"
 KINDS = (NORMAL, VIDEO)
 ORDERS = ("created", "name", "kind", "bound_account")
+LIST_FIELDS = {"kind": rules.one_of("all", *KINDS), "order": rules.one_of(*ORDERS),
+               "direction": rules.one_of("asc", "desc")}
 
 
 class AccountDirectory(Protocol):
@@ -98,15 +100,7 @@ class Rooms:
         """{items, total, filtered, counts}: total counts the rooms of `kind`, filtered
         those that also match `search` (a substring of the name, the bound account or its
         device model, case-insensitive); counts gives the rooms of each kind (tabs)."""
-        if kind not in ("all", *KINDS):
-            raise ValidationError(details={"kind": (N_("Choose one of: %(choices)s."),
-                                                    {"choices": "all, normal, video"})})
-        if order not in ORDERS:
-            raise ValidationError(details={"order": (N_("Choose one of: %(choices)s."),
-                                                     {"choices": ", ".join(ORDERS)})})
-        if direction not in ("asc", "desc"):
-            raise ValidationError(details={"direction": (N_("Choose one of: %(choices)s."),
-                                                         {"choices": "asc, desc"})})
+        rules.validate({"kind": kind, "order": order, "direction": direction}, LIST_FIELDS)
         rooms = [self._public(r) for r in self._rows().values()]
         counts = {"all": len(rooms), NORMAL: 0, VIDEO: 0}
         for room in rooms:

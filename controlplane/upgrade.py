@@ -10,7 +10,6 @@ migrates itself on open (controlplane/store/documents.py).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -57,15 +56,8 @@ def _matches(dest: Path, manifest: release.Manifest) -> bool:
     if found != set(manifest.files) | {release.MANIFEST}:
         return False
     return all(not (dest / name).is_symlink()
-               and _sha256(dest / name) == digest for name, digest in manifest.files.items())
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+               and release.sha256_file(dest / name) == digest
+               for name, digest in manifest.files.items())
 
 
 def _point(link: Path, target: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,13 +19,33 @@ SERVICES = ("freeswitch", "janus", "coturn", "nginx", "chrony", "ssh", "firewall
 
 
 def cached(ttl: float, probe: Callable[[], Any]) -> Callable[[], Any]:
-    """probe() at most once per ttl seconds: status is polled far more often than it changes."""
-    state: dict[str, Any] = {"at": -ttl, "value": None}
+    """probe() at most once per ttl seconds: status is polled far more often than it changes.
+
+    Only the first call waits for a probe. Later, a stale value is answered while one
+    refresh runs in the background: a slow probe (a service that answers late) never
+    holds up the requests, and concurrent requests never probe in parallel."""
+    state: dict[str, Any] = {"at": None, "value": None, "refreshing": False}
+    lock = threading.Lock()
+
+    def refresh() -> None:
+        try:
+            value = probe()
+            state["value"], state["at"] = value, time.monotonic()
+        finally:
+            state["refreshing"] = False
 
     def get() -> Any:
-        now = time.monotonic()
-        if now - state["at"] >= ttl:
-            state["value"], state["at"] = probe(), now
+        if state["at"] is None:
+            with lock:
+                if state["at"] is None:
+                    state["value"], state["at"] = probe(), time.monotonic()
+            return state["value"]
+        with lock:
+            start = (time.monotonic() - state["at"] >= ttl and not state["refreshing"])
+            if start:
+                state["refreshing"] = True
+        if start:
+            threading.Thread(target=refresh, name="status-probe", daemon=True).start()
         return state["value"]
 
     return get

@@ -73,3 +73,15 @@ def all_settings(client: Client) -> dict[str, dict[str, Any]]:
 def root_of(server: Any) -> Path:
     """ROOT of a test server ($VCBOX_DATA/root: conftest does not set VCBOX_ROOT)."""
     return Path(server.env.get("VCBOX_ROOT") or server.data / "root")
+
+
+def put(api: Client, section: str, data: dict[str, Any], confirm: bool = True):
+    """PUT a settings section, confirming the restart unless told not to."""
+    return api.put(f"/api/v1/settings/{section}",
+                   json={**data, "confirm": True} if confirm else data)
+
+
+def put_ok(api: Client, section: str, data: dict[str, Any]) -> dict[str, Any]:
+    res = put(api, section, data)
+    assert res.status_code == 200, f"PUT {section} {data}: {res.text}"
+    return res.json()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.settings_cases import put_ok
 from tests.netns import Netns, unavailable
 
 BOX, CLIENT = "10.89.0.1", "10.89.0.2"
@@ -101,8 +102,6 @@ def test_defaults_open_the_service_and_media_ports_only(hosts, root: Path):
 
 
 def test_changed_settings_move_the_open_ports(hosts, api, root: Path):
-    from tests.integration.test_settings_apply import put_ok
-
     put_ok(api, "services", {"http_port": 8081, "ssh_enabled": False,
                              "https_enabled": True, "https_port": 8443})
     put_ok(api, "ports", {"mcu": {"min": 51000, "max": 52999}})

@@ -29,6 +29,8 @@ from tests.integration.settings_cases import (
     RENDERED_SECTIONS,
     changed_paths,
     contents,
+    put,
+    put_ok,
     settings_doc,
     snapshot,
 )
@@ -212,17 +214,6 @@ CASES = [
 
 # The server: fixtures srv, api, root and initial (one server per module) are in
 # tests/integration/conftest.py.
-
-
-def put(api: Client, section: str, data: dict[str, Any], confirm: bool = True):
-    return api.put(f"/api/v1/settings/{section}",
-                   json={**data, "confirm": True} if confirm else data)
-
-
-def put_ok(api: Client, section: str, data: dict[str, Any]) -> dict[str, Any]:
-    res = put(api, section, data)
-    assert res.status_code == 200, f"PUT {section} {data}: {res.text}"
-    return res.json()
 
 
 def ordered(actions: tuple[str, ...] | list[str]) -> list[str]:

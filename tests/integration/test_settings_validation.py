@@ -24,6 +24,7 @@ from controlplane.i18n import translate
 from tests.conftest import Client, Server
 from tests.integration.settings_cases import (
     all_settings,
+    put,
     settings_doc,
     snapshot,
 )
@@ -238,10 +239,6 @@ for _section, _key in (("call", "layout"), ("network", "hostname"), ("services",
 
 
 # -- the tests -------------------------------------------------------------------------
-
-def put(api: Client, section: str, data: dict[str, Any]):
-    return api.put(f"/api/v1/settings/{section}", json={**data, "confirm": True})
-
 
 @pytest.mark.parametrize(("section", "data", "fields"), CASES)
 def test_invalid_value_is_refused_naming_the_field_and_changes_nothing(

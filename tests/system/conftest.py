@@ -7,7 +7,6 @@ the same checkout. The boot runs on a qcow2 overlay: the image itself stays pris
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -21,6 +20,7 @@ import pytest
 import requests
 
 from tests.conftest import REPO, free_port
+from tests.release_builder import builder
 
 BUILD_TIMEOUT_S = 1500
 # Power-on to the wizard answering through nginx; TCG on 2 cores, generous but bounded.
@@ -28,24 +28,14 @@ BOOT_TIMEOUT_S = 420
 ACCEPT_ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 
 
-def _release_module():
-    spec = importlib.util.spec_from_file_location("vcbox_image_release",
-                                                  REPO / "image" / "release.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def image_sources() -> list[Path]:
     """Every file the image is made of: the release bundle's files and the build script."""
-    release = _release_module()
-    files = [REPO / rel for rel in release.collect(REPO)]
+    files = [REPO / rel for rel in builder.collect(REPO)]
     return files + [REPO / "image" / "build.sh", REPO / "image" / "release.py"]
 
 
 def image_path() -> Path:
-    return REPO / "out" / f"vcbox-{_release_module().read_version(REPO)}.img"
+    return REPO / "out" / f"vcbox-{builder.read_version(REPO)}.img"
 
 
 def image_is_fresh(image: Path) -> bool:

@@ -14,7 +14,6 @@ The tests run in this order and share the host: each states what it starts from.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -32,6 +31,7 @@ from controlplane.license import TRIAL_DOC
 from controlplane.secrets import DOC as SECRETS
 from controlplane.store.documents import META, SINGLETON_ID
 from tests.conftest import Client, create_admin
+from tests.release_builder import builder
 from tests.system.molecule_support import (
     REPO,
     PodmanHost,
@@ -213,11 +213,6 @@ def next_version(version: str) -> str:
 
 def build_next_bundle(folder: Path) -> tuple[str, Path]:
     """This checkout's release content with __version__ N+1, bundled by image/release.py."""
-    spec = importlib.util.spec_from_file_location("vcbox_image_release",
-                                                  REPO / "image" / "release.py")
-    assert spec is not None and spec.loader is not None
-    builder = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(builder)
     root = folder / "src"
     for rel in builder.collect(REPO):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
-import importlib.util
 import io
 import json
 import tarfile
@@ -17,20 +16,12 @@ import pytest
 from controlplane import __version__, release
 from controlplane.release import ReleaseError
 from controlplane.web.static import VENDOR
+from tests.release_builder import builder
 
 REPO = Path(__file__).resolve().parents[2]
 MAX = 64 * 1024 * 1024
 
 
-def _load_builder():
-    spec = importlib.util.spec_from_file_location("vcbox_image_release",
-                                                  REPO / "image" / "release.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _load_builder()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ rollback, refusals; the store outside the release dir survives the upgrade."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -22,19 +21,11 @@ from controlplane.__main__ import main
 from controlplane.app import Services
 from controlplane.config import Config
 from controlplane.release import ReleaseError, parse_version
+from tests.release_builder import builder
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load_builder():
-    spec = importlib.util.spec_from_file_location("vcbox_image_release_up",
-                                                  REPO / "image" / "release.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _load_builder()
 N = __version__
 N1 = ".".join(str(p) for p in (*parse_version(N)[:-1], parse_version(N)[-1] + 1))
 
