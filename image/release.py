@@ -42,7 +42,7 @@ ASSETS = ("node_modules/bootstrap/dist", "node_modules/bootstrap-icons/font",
 TREES = ("controlplane", "templates", "roles", "playbooks", *ASSETS)
 FILES = ("ansible.cfg", "requirements.txt", "requirements-runtime.txt", "package.json",
          "package-lock.json",
-         "scripts/setup.sh", "README.md")
+         "scripts/setup.sh", "README.md", "LICENSE")
 # Build leftovers that never ship (they are in .gitignore).
 SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache"})
 SKIP_SUFFIXES = (".pyc", ".pyo")

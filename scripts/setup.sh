@@ -18,7 +18,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # --- 1. Debian packages ------------------------------------------------------
 APT_PACKAGES=(
     python3 python3-venv python3-dev gcc
-    chromium wrk openssl ca-certificates fonts-noto-cjk make
+    chromium wrk openssl ca-certificates fonts-noto-cjk make tzdata
+    # what the tests take from every Debian system (molecule chroot scenario)
+    coreutils mount tar
     # the services whose rendered configs the tests run (DESIGN §4)
     coturn nginx-light openssh-server chrony rsyslog rsyslog-gnutls iproute2 libc-bin nftables
     # the appliance image and role tests (issue 5, DESIGN D9): mmdebstrap, a raw disk with
@@ -26,8 +28,53 @@ APT_PACKAGES=(
     mmdebstrap qemu-system-x86 qemu-utils grub-pc-bin grub2-common fdisk e2fsprogs
     podman runc crun uidmap slirp4netns fuse-overlayfs
 )
-# Janus is packaged in Debian 12 but not in Debian 13.
-if apt-cache policy janus 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+fi
+APT=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300)
+APT_UPDATED=0
+
+apt_update() {
+    if [[ $(id -u) -ne 0 && ${#SUDO[@]} -eq 0 ]]; then
+        log "the package lists need an update: run as root or install sudo"
+        exit 1
+    fi
+    "${APT[@]}" update
+    APT_UPDATED=1
+}
+
+# True when no package list has been fetched yet (a fresh machine or container):
+# apt-cache then knows only what is installed.
+apt_lists_empty() {
+    ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null
+}
+
+# True when apt can install PKG from the configured sources. No pipe into `grep -q`:
+# under pipefail, grep's early exit kills apt-cache with SIGPIPE and the test is false.
+apt_candidate() {
+    local policy
+    policy=$(apt-cache policy "$1" 2>/dev/null) || return 1
+    [[ $policy =~ Candidate:\ [0-9] ]]
+}
+
+installed() {
+    local status
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null || true)
+    [[ $status == ?i* ]]
+}
+
+# Janus is packaged in Debian 12 but not in Debian 13: asked of apt, after the lists
+# were fetched once.
+if ! installed janus; then
+    if apt_lists_empty; then apt_update; fi
+    if apt_candidate janus; then
+        APT_PACKAGES+=(janus)
+    else
+        log "janus: no Debian package in the configured sources; the Janus tests skip here"
+    fi
+else
     APT_PACKAGES+=(janus)
 fi
 # A node from elsewhere (e.g. nodesource) ships its own npm and conflicts with
@@ -36,27 +83,27 @@ if ! command -v npm >/dev/null 2>&1; then
     APT_PACKAGES+=(nodejs npm)
 fi
 
+# `setup.sh --print-packages`: the Debian packages this machine gets, one a line.
+if [[ ${1:-} == --print-packages ]]; then
+    printf '%s\n' "${APT_PACKAGES[@]}"
+    exit 0
+fi
+
 missing_packages() {
-    local pkg status
+    local pkg
     for pkg in "${APT_PACKAGES[@]}"; do
-        status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
-        [[ $status == ?i* ]] || printf '%s\n' "$pkg"
+        installed "$pkg" || printf '%s\n' "$pkg"
     done
 }
 
 mapfile -t MISSING < <(missing_packages)
 if ((${#MISSING[@]})); then
-    SUDO=()
-    if [[ $(id -u) -ne 0 ]]; then
-        if ! command -v sudo >/dev/null 2>&1; then
-            log "missing Debian packages: ${MISSING[*]}; run as root or install sudo"
-            exit 1
-        fi
-        SUDO=(sudo)
+    if [[ $(id -u) -ne 0 && ${#SUDO[@]} -eq 0 ]]; then
+        log "missing Debian packages: ${MISSING[*]}; run as root or install sudo"
+        exit 1
     fi
     log "installing Debian packages: ${MISSING[*]}"
-    APT=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300)
-    "${APT[@]}" update
+    if ((!APT_UPDATED)); then apt_update; fi
     # Installing a service must not start it on this machine: the tests own the ports.
     # A policy-rc.d that denies starts is put in place only when none exists already.
     POLICY=/usr/sbin/policy-rc.d

@@ -20,6 +20,19 @@ REPO = Path(__file__).resolve().parents[1]
 ADMIN_PASSWORD = "Admin#123"
 
 
+def stop_group(proc: subprocess.Popen, grace: float = 20) -> None:
+    """End a process started with start_new_session=True and everything in its group:
+    SIGTERM, then SIGKILL after `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,11 +7,15 @@ import secrets
 import subprocess
 from collections.abc import Sequence
 
+from tests.components import locate
+
 PREFIX = "vcbox-test-"
 
 
 def unavailable() -> str | None:
-    """None when this process may create network namespaces, else the reason it cannot."""
+    """None when this process may create network namespaces, else the reason it cannot
+    (not root, say). A missing `ip` fails the caller: setup installs iproute2."""
+    locate("ip")
     name = f"{PREFIX}probe-{secrets.token_hex(3)}"
     try:
         made = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True,

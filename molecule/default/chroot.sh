@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The instance of molecule's default scenario: a chroot of the cached bookworm base
 # (DESIGN D9), reached with the community.general.chroot connection.
-#   chroot.sh create ROOT    unpack the base into ROOT, deny service starts (policy-rc.d),
+#   chroot.sh create ROOT [--bare]
+#                            unpack the base into ROOT, deny service starts (policy-rc.d),
 #                            give it the host's DNS and CA trust, mount /proc, /dev/pts,
 #                            its apt archive cache (shared/apt-cache.sh) and the pip cache
 #                            of every run; prints "created"
-#                            when it unpacked, nothing else when ROOT was already there
+#                            when it unpacked, nothing else when ROOT was already there;
+#                            --bare: the bare base (apt only, lists empty) of the
+#                            fresh-machine test (tests/system/test_fresh_machine.py)
 #   chroot.sh pids ROOT      the processes whose root is ROOT, one a line
 #   chroot.sh destroy ROOT   end what still runs in ROOT, unmount everything below it,
 #                            remove it; prints "destroyed" when there was something
@@ -18,7 +21,7 @@ base=$cache/bookworm-base.tar
 shared=$cache/molecule
 
 usage() {
-    echo "usage: $0 create|pids|destroy ROOT" >&2
+    echo "usage: $0 create ROOT [--bare] | pids ROOT | destroy ROOT" >&2
     exit 2
 }
 
@@ -49,9 +52,13 @@ bind() {
 }
 
 create() {
-    local root=$1
+    local root=$1 base=$base base_args=()
+    if [[ ${2:-} == --bare ]]; then
+        base=$cache/bookworm-bare.tar
+        base_args=(--bare)
+    fi
     if [[ ! -e $root/etc/os-release ]]; then
-        bash "$project/image/base.sh" >&2
+        bash "$project/image/base.sh" "${base_args[@]}" >&2
         rm -rf "$root.tmp"
         mkdir -p "$root.tmp"
         tar -xf "$base" -C "$root.tmp" --numeric-owner
@@ -62,9 +69,13 @@ create() {
         cp -L --remove-destination /etc/resolv.conf "$root.tmp/etc/resolv.conf"
         # Trust what the host trusts (a TLS-inspecting egress proxy's CA, if any):
         # apt, pip and curl in the chroot reach the registries through it.
+        # (The bare base has no ca-certificates yet: its postinst takes the file in later.)
+        mkdir -p "$root.tmp/usr/local/share/ca-certificates"
         cp -L /etc/ssl/certs/ca-certificates.crt \
             "$root.tmp/usr/local/share/ca-certificates/vcbox-molecule-host.crt"
-        chroot "$root.tmp" update-ca-certificates >/dev/null 2>&1
+        if [[ -x $root.tmp/usr/sbin/update-ca-certificates ]]; then
+            chroot "$root.tmp" update-ca-certificates >/dev/null 2>&1
+        fi
         mv "$root.tmp" "$root"
         echo created
     fi
@@ -110,10 +121,10 @@ destroy() {
     echo destroyed
 }
 
-[[ $# -eq 2 ]] || usage
+[[ $# -eq 2 || ($# -eq 3 && $1 == create && $3 == --bare) ]] || usage
 root=$(checked_root "$2")
 case $1 in
-    create) create "$root" ;;
+    create) create "$root" "${3:-}" ;;
     pids) pids "$root" ;;
     destroy) destroy "$root" ;;
     *) usage ;;

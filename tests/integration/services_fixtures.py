@@ -7,7 +7,6 @@ A test module makes its fixture with `media_stack(tmp_path)` (a context manager)
 
 from __future__ import annotations
 
-import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from controlplane.app import Services
 from controlplane.config import Config
 from controlplane.drivers import processes
+from tests.components import require
 
 FIXED_PORTS = {8088: "Janus API", 7088: "Janus Admin API", 3478: "TURN", 5349: "TURN TLS",
                5766: "TURN CLI"}
@@ -60,9 +58,7 @@ class MediaStack:
 
 @contextmanager
 def media_stack(tmp_path: Path) -> Iterator[MediaStack]:
-    for binary in ("janus", "turnserver", "turnutils_uclient"):
-        if shutil.which(binary) is None:
-            pytest.skip(f"{binary} is not installed (Debian packages janus, coturn)")
+    require("janus", "turnserver", "turnutils_uclient")
     taken = [f"{port} ({name})" for port, name in FIXED_PORTS.items()
              if not port_free(port) or not port_free(port, socket.SOCK_DGRAM)]
     assert not taken, f"ports in use by something else: {', '.join(taken)}"

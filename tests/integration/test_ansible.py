@@ -21,9 +21,9 @@ sys.path.insert(0, str(REPO))
 
 from controlplane.apply.context import NOT_RENDERED  # noqa: E402
 from controlplane.sections import SECTIONS  # noqa: E402
+from tests.components import locate  # noqa: E402
 
 DEFAULTS = REPO / "roles" / "vcbox_common" / "defaults" / "main.yml"
-BIN = Path(sys.executable).parent
 
 HEADER = """\
 ---
@@ -96,10 +96,7 @@ def test_defaults_are_generated_from_the_sections() -> None:
 
 
 def _tool(name: str) -> Path:
-    path = BIN / name
-    if not path.exists():
-        pytest.skip(f"{name} is not installed in this venv (pip install -r requirements.txt)")
-    return path
+    return Path(locate(name))
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

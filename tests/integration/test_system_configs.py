@@ -35,18 +35,13 @@ from controlplane.config import Config
 from controlplane.drivers import clock, system_services
 from controlplane.drivers.services import ActionFailed
 from controlplane.settings import Change
+from tests.components import require
 
 NGINX_CONF = "etc/nginx/nginx.conf"
 SITE = "etc/nginx/sites-enabled/vcbox.conf"
 SSHD = "etc/ssh/sshd_config"
 CHRONY = "etc/chrony/chrony.conf"
 FORWARD = "etc/rsyslog.d/60-vcbox-forward.conf"
-
-
-def need(*programs: str) -> None:
-    for program in programs:
-        if system_services.find_program(program) is None:
-            pytest.skip(f"{program} is not installed (scripts/setup.sh installs it)")
 
 
 def free_low_port() -> int:
@@ -107,7 +102,7 @@ def open_box(tmp_path: Path, **config: Any) -> Box:
 
 @pytest.fixture
 def box(tmp_path: Path) -> Iterator[Box]:
-    need("nginx", "sshd", "chronyd", "rsyslogd")
+    require("nginx", "sshd", "chronyd", "rsyslogd")
     b = open_box(tmp_path)
     yield b
     b.services.applier.shutdown()
@@ -321,7 +316,7 @@ def backend() -> Iterator[Backend]:
 
 
 def test_real_nginx_proxies_and_redirects_to_https(tmp_path: Path, backend: Backend) -> None:
-    need("nginx", "sshd", "chronyd", "rsyslogd")
+    require("nginx", "sshd", "chronyd", "rsyslogd")
     box = open_box(tmp_path, listen_port=backend.port, local_services=("nginx",))
     nginx = box.driver("nginx")
     assert isinstance(nginx, system_services.LocalNginx)
@@ -388,7 +383,7 @@ def test_real_nginx_proxies_and_redirects_to_https(tmp_path: Path, backend: Back
 
 
 def test_real_nginx_reports_a_port_in_use(tmp_path: Path, backend: Backend) -> None:
-    need("nginx")
+    require("nginx")
     box = open_box(tmp_path, listen_port=backend.port, local_services=("nginx",))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -417,7 +412,7 @@ case "$*" in *"$VCBOX_TEST_SYSTEMCTL_FAIL"*) echo "Job for $* failed."; exit 1;;
 @pytest.fixture
 def systemd_box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Box]:
     """service_mode "systemd" on a temp ROOT, with a systemctl that only takes notes."""
-    need("nginx", "sshd", "chronyd", "rsyslogd")
+    require("nginx", "sshd", "chronyd", "rsyslogd")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name in ("systemctl", "journalctl"):

@@ -29,10 +29,10 @@ from controlplane.apply.render import TEMPLATES, render_all, template_names
 from controlplane.config import Config
 from controlplane.settings import Settings
 from controlplane.store import Documents
+from tests.components import locate
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
-BIN = Path(sys.executable).parent
 SRC_PREFIX = "{{ vcbox_templates_dir }}/"
 # The options of ansible.builtin.template that shape the output, as the roles set them
 # (checked by test_roles_pass_the_options_the_parity_playbook_uses).
@@ -163,9 +163,7 @@ PLAYBOOK = """\
 
 def ansible_render(tmp: Path, context: dict[str, Any], names: tuple[str, ...],
                    ) -> dict[str, bytes]:
-    playbook = BIN / "ansible-playbook"
-    if not playbook.exists():
-        pytest.skip("ansible-playbook is not installed in this venv")
+    playbook = Path(locate("ansible-playbook"))
     out = tmp / "out"
     for name in names:
         (out / name).parent.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,6 @@ the same checkout. The boot runs on a qcow2 overlay: the image itself stays pris
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,7 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import REPO, free_port
+from tests.components import require
+from tests.conftest import REPO, free_port, stop_group
 from tests.release_builder import builder
 
 BUILD_TIMEOUT_S = 1500
@@ -57,14 +56,7 @@ def build_prerequisite_missing() -> str:
 def stop_build(proc: subprocess.Popen) -> None:
     """End an unfinished build: SIGTERM to its process group lets mmdebstrap and the
     script's trap unmount and detach the loop device; SIGKILL if they hang."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+    stop_group(proc, grace=120)
 
 
 @pytest.fixture(scope="session")
@@ -150,8 +142,7 @@ def qemu_command(overlay: Path, serial: Path, http_port: int, turn_port: int) ->
 def appliance(appliance_image: Path, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[Appliance]:
     """The image booted under qemu, its wizard answering; qemu is stopped after."""
-    for tool in ("qemu-system-x86_64", "qemu-img"):
-        assert shutil.which(tool), f"{tool} is missing: run bash scripts/setup.sh"
+    require("qemu-system-x86_64", "qemu-img")
     work = tmp_path_factory.mktemp("vm")
     overlay = work / "overlay.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(appliance_image),

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.components import require
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -28,16 +29,13 @@ _RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\
 
 
 def missing_prerequisites(scenario: str) -> str | None:
-    """Why `scenario` cannot run on this machine, or None. Only hard prerequisites: root
-    (chroot, mounts, rootful podman) and the programs; everything else the run makes."""
+    """Why `scenario` cannot run on this machine, or None: only root (chroot, mounts,
+    rootful podman). A program setup installs that is missing fails the test instead."""
     if os.geteuid() != 0:
         return "molecule's chroot and podman scenarios need root"
-    needed = ["chroot", "mount", "tar"] if scenario == "default" else ["podman", "runc"]
+    require(*(["chroot", "mount", "tar"] if scenario == "default" else ["podman", "runc"]))
     if not BASE_TAR.exists():
-        needed.append("mmdebstrap")
-    absent = [name for name in needed if shutil.which(name) is None]
-    if absent:
-        return f"molecule scenario {scenario} needs {', '.join(absent)} (scripts/setup.sh)"
+        require("mmdebstrap")
     return None
 
 

@@ -77,7 +77,7 @@ def test_build_from_repo_verifies(bundle):
     for required in ("controlplane/__init__.py", "controlplane/release.py", "ansible.cfg",
                      "requirements.txt", "requirements-runtime.txt", "package.json",
                      "package-lock.json", "node_modules/bootstrap/dist/css/bootstrap.min.css",
-                     "scripts/setup.sh", "README.md", "roles/README.md",
+                     "scripts/setup.sh", "README.md", "LICENSE", "roles/README.md",
                      "playbooks/README.md"):
         assert required in files, required
     assert any(f.startswith("templates/") for f in files)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from controlplane import timezones
 from controlplane.timezones import DEFAULT, ZONES, Zone
+from tests.components import locate
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDE_NAME = "YMS1000-admin-guide.zh.txt"
@@ -22,8 +22,6 @@ GUIDE_CANDIDATES = [
     REPO / "shared" / "seed" / GUIDE_NAME,
     REPO.parent / "shared" / "seed" / GUIDE_NAME,
 ]
-ZIC = shutil.which("zic") or "/usr/sbin/zic"
-TZDATA_ZI = Path("/usr/share/zoneinfo/tzdata.zi")
 
 # Misprints in the guide's list, as printed → as meant.
 GUIDE_MISPRINTS = {"（UTC0-8：00）": "（UTC-08：00）"}
@@ -101,10 +99,9 @@ def test_iana_ids_unique_and_loadable() -> None:
         ZoneInfo(iana)
 
 
-@pytest.mark.skipif(not TZDATA_ZI.is_file(), reason="no tzdata.zi")
 def test_no_two_entries_are_aliases_of_one_zone() -> None:
     links = {}
-    for line in TZDATA_ZI.read_text().splitlines():
+    for line in Path(locate("tzdata.zi")).read_text().splitlines():
         if line.startswith("L "):
             _, target, name = line.split()
             links[name] = target
@@ -186,8 +183,8 @@ def test_zic_source_text() -> None:
     assert timezones.fixed_offset_zic_source(fake(480)) == "Zone Etc/GMT-8 8:00 - +08\n"
 
 
-@pytest.mark.skipif(not Path(ZIC).exists(), reason="zic not installed")
 def test_zic_source_compiles(tmp_path: Path) -> None:
+    zic = locate("zic")
     offsets = sorted({z.offset_min for z in ZONES} | {345, -210, 0, -300, 480})
     for offset_min in offsets:
         zone = fake(offset_min)
@@ -195,7 +192,7 @@ def test_zic_source_compiles(tmp_path: Path) -> None:
         src = tmp_path / f"src{offset_min}"
         src.write_text(timezones.fixed_offset_zic_source(zone))
         out = tmp_path / "out"
-        proc = subprocess.run([ZIC, "-d", str(out), str(src)], capture_output=True, text=True)
+        proc = subprocess.run([zic, "-d", str(out), str(src)], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
         assert proc.stderr == "", proc.stderr
         with open(out / name, "rb") as fh:
