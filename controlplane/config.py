@@ -27,7 +27,7 @@ class Config:
     # Where services run: "systemd" on the appliance, "local" (child processes) elsewhere.
     service_mode: str = "local"
     # Services the local mode runs as child processes; the others get their config checked.
-    local_services: tuple[str, ...] = ("janus", "coturn")
+    local_services: tuple[str, ...] = ("janus", "coturn", "freeswitch")
     lan_ifname: str = "eth0"
     wan_ifname: str = "eth1"
     # The address media binds to while the interfaces use DHCP (see network settings).
@@ -75,7 +75,8 @@ class Config:
             service_mode=env.get("VCBOX_SERVICE_MODE") or ("systemd" if str(root) == "/"
                                                            else "local"),
             local_services=tuple(s for s in env.get("VCBOX_LOCAL_SERVICES",
-                                                    "janus,coturn").split(",") if s),
+                                                    "janus,coturn,freeswitch").split(",")
+                                 if s),
             lan_ifname=env.get("VCBOX_LAN_IF", "eth0"),
             wan_ifname=env.get("VCBOX_WAN_IF", "eth1"),
             media_ip=env.get("VCBOX_MEDIA_IP", "127.0.0.1"),

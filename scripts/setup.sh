@@ -27,6 +27,8 @@ APT_PACKAGES=(
     # GRUB, qemu (TCG) to boot it, podman with systemd as PID 1 for molecule
     mmdebstrap qemu-system-x86 qemu-utils grub-pc-bin grub2-common fdisk e2fsprogs
     podman runc crun uidmap slirp4netns fuse-overlayfs
+    # SIP terminals for the FreeSWITCH tests (DESIGN §4)
+    sip-tester baresip-core
 )
 
 SUDO=()
@@ -77,6 +79,16 @@ if ! installed janus; then
 else
     APT_PACKAGES+=(janus)
 fi
+# FreeSWITCH is in no Debian suite: its packages are built from public source into
+# ../shared/freeswitch/debs (VCBOX_FREESWITCH_DEBS names another folder). Installed
+# when that folder has them; elsewhere the FreeSWITCH tests skip, saying so.
+FREESWITCH_DEBS=${VCBOX_FREESWITCH_DEBS:-$ROOT/../shared/freeswitch/debs}
+FREESWITCH_FILES=()
+if compgen -G "$FREESWITCH_DEBS/freeswitch_*.deb" >/dev/null; then
+    FREESWITCH_DEBS=$(cd "$FREESWITCH_DEBS" && pwd)
+    FREESWITCH_FILES=("$FREESWITCH_DEBS"/*.deb)
+    APT_PACKAGES+=(freeswitch libsofia-sip-ua0 libspandsp3)
+fi
 # A node from elsewhere (e.g. nodesource) ships its own npm and conflicts with
 # Debian's npm package: only ask Debian for node when there is no npm at all.
 if ! command -v npm >/dev/null 2>&1; then
@@ -115,7 +127,16 @@ if ((${#MISSING[@]})); then
         OWN_POLICY=1
     fi
     trap '[[ $OWN_POLICY == 1 ]] && "${SUDO[@]}" rm -f "$POLICY"' EXIT
-    "${APT[@]}" install -y --no-install-recommends "${MISSING[@]}"
+    # The FreeSWITCH packages install from their files; apt resolves their dependencies.
+    INSTALL=()
+    for pkg in "${MISSING[@]}"; do
+        case $pkg in
+            freeswitch | libsofia-sip-ua0 | libspandsp3) ;;
+            *) INSTALL+=("$pkg") ;;
+        esac
+    done
+    if ((${#INSTALL[@]} < ${#MISSING[@]})); then INSTALL+=("${FREESWITCH_FILES[@]}"); fi
+    "${APT[@]}" install -y --no-install-recommends "${INSTALL[@]}"
     if [[ $OWN_POLICY == 1 ]]; then "${SUDO[@]}" rm -f "$POLICY"; OWN_POLICY=0; fi
 fi
 

@@ -42,6 +42,7 @@ class Component:
     path: str = ""                     # a file instead of a program
     venv: bool = False                 # a program of .venv/bin (pip, requirements.txt)
     provided_elsewhere: bool = False   # setup skips the package when the program is there
+    from_debs: bool = False            # from the FreeSWITCH package folder, not from apt
 
     def locate(self) -> str | None:
         if self.path:
@@ -53,7 +54,17 @@ class Component:
         return shutil.which(self.name, path=search)
 
     def packaged_here(self) -> bool:
-        return not self.codenames or os_codename() in self.codenames
+        return not self.not_installable_because()
+
+    def not_installable_because(self) -> str:
+        """Why setup cannot install this on this machine, or ""."""
+        if self.codenames and os_codename() not in self.codenames:
+            return (f"{self.source()} is not packaged for Debian {os_codename() or '?'} "
+                    f"(only {', '.join(self.codenames)})")
+        if self.from_debs and not any(freeswitch_debs().glob("freeswitch_*.deb")):
+            return (f"no FreeSWITCH packages in {freeswitch_debs()} "
+                    "(VCBOX_FREESWITCH_DEBS names another folder)")
+        return ""
 
     def source(self) -> str:
         if self.venv:
@@ -95,6 +106,11 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
     *_debian("e2fsprogs", "mkfs.ext4"),
     *_debian("podman", "podman"),
     *_debian("runc", "runc"),
+    # FreeSWITCH: our Debian 12 packages (../shared/freeswitch), and SIP terminals
+    *[Component(name, "freeswitch", ("bookworm",), from_debs=True)
+      for name in ("freeswitch", "fs_cli")],
+    *_debian("sip-tester", "sipp"),
+    *_debian("baresip-core", "baresip"),
     *_debian("nodejs", "node", provided_elsewhere=True),
     *_debian("npm", "npm", provided_elsewhere=True),
     Component("ansible-playbook", "requirements.txt", venv=True),
@@ -104,6 +120,12 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
 
 # A skip whose reason says one of these is absent is a setup failure (see the plugin).
 _ABSENT = re.compile(r"not installed|is missing|not found|no such file", re.I)
+
+
+def freeswitch_debs() -> Path:
+    """Where setup takes the FreeSWITCH packages from (scripts/setup.sh)."""
+    return Path(os.environ.get("VCBOX_FREESWITCH_DEBS") or REPO.parent / "shared" /
+                "freeswitch" / "debs")
 
 
 @cache
@@ -123,13 +145,12 @@ def locate(name: str) -> str:
     if found:
         return found
     what = component.path or name
-    if component.packaged_here():
+    why = component.not_installable_because()
+    if not why:
         pytest.fail(f"{what} is missing, but scripts/setup.sh installs it on this machine "
                     f"({component.source()}, Debian {os_codename() or '?'}): "
                     f"run `make setup` and look at what it printed", pytrace=False)
-    pytest.skip(f"{what}: {component.source()} is not packaged for Debian "
-                f"{os_codename() or '?'} (only {', '.join(component.codenames)}), "
-                "so setup cannot install it here")
+    pytest.skip(f"{what}: {why}, so setup cannot install it here")
 
 
 def require(*names: str) -> None:

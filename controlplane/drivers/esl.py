@@ -227,8 +227,10 @@ class Esl:
     """One inbound event-socket connection to FreeSWITCH (thread- and greenlet-safe)."""
 
     def __init__(self, host: str, port: int, password: str, timeout: float = 5.0,
-                 backoff_min: float = 0.2, backoff_max: float = 5.0) -> None:
+                 backoff_min: float = 0.2, backoff_max: float = 5.0, quiet: bool = False
+                 ) -> None:
         self.host, self.port, self.password, self.timeout = host, port, password, timeout
+        self.quiet = quiet                   # connects logged at debug level (probes)
         self.backoff_min, self.backoff_max = backoff_min, backoff_max
         self._state = threading.RLock()      # the fields below
         self._wire = threading.Lock()        # one command (or connect) on the wire at a time
@@ -381,8 +383,8 @@ class Esl:
                 self._retry_at = time.monotonic() + self._delay(self._failures)
                 first = self._last_error != exc.reason
                 self._last_error = exc.reason
-            (log.info if first else log.debug)("ESL %s:%s: %s", self.host, self.port,
-                                               exc.reason)
+            level = log.info if first and not self.quiet else log.debug
+            level("ESL %s:%s: %s", self.host, self.port, exc.reason)
             raise
         with self._state:
             if self._closed:
@@ -393,7 +395,8 @@ class Esl:
             dispatch = bool(self._handlers)
         threading.Thread(target=self._read, args=(conn,), daemon=True,
                          name=f"esl-reader-{self.port}").start()
-        log.info("ESL connected to FreeSWITCH at %s:%s", self.host, self.port)
+        (log.debug if self.quiet else log.info)("ESL connected to FreeSWITCH at %s:%s",
+                                                self.host, self.port)
         if dispatch:
             self._events.put(EslEvent({"Event-Name": CONNECTED}))
         return conn

@@ -6,12 +6,19 @@ The verbs of apply/targets.py RULES:
   XML did not load>]" (still +OK), so success is the "[Success]".
 - "profile_restart": `api sofia profile internal restart reloadxml`, answered "Reload
   XML [Success]" and "restarting: internal". A profile up for less than 3 s refuses
-  ("must be up for at least 3 seconds"): waited for and tried once more.
+  ("must be up for at least 3 seconds"): waited for and tried once more. The restart
+  itself runs in the background: the action is done once `sofia status` lists the
+  profile RUNNING again (a change right after would otherwise find no profile).
 - "reload <module>": `api reload <module>`, answered one line per step; any "-ERR" line
   (unloading, loading) is a failure.
 - "restart": `systemctl restart freeswitch` on the appliance (systemd mode), then
-  waits until the event socket answers again. Elsewhere FreeSWITCH is not vcbox's to
-  restart: the outcome says so.
+  waits until the event socket answers again. In local mode with "freeswitch" in
+  VCBOX_LOCAL_SERVICES, FreeSWITCH is a child process of the control plane
+  (processes.LocalProcess, started with the other services at start-up) and restarting
+  restarts it. Elsewhere FreeSWITCH is not vcbox's to restart: the outcome says so.
+
+Before any verb the rendered XML must parse (processes.freeswitch_check): FreeSWITCH
+would otherwise drop a broken file and run on without it.
 
 FreeSWITCH not reachable over ESL (not installed, or not running) skips the action,
 visibly: the files are written and a FreeSWITCH that starts later reads them. When it
@@ -29,6 +36,14 @@ from typing import Any
 
 from controlplane.config import Config
 from controlplane.drivers.esl import Esl, EslError, EslUnreachable
+from controlplane.drivers.processes import (
+    FREESWITCH_DIR,
+    SPECS,
+    ConfigProblem,
+    LocalProcess,
+    freeswitch_check,
+    profile_running,
+)
 from controlplane.drivers.services import ActionFailed, Driver
 from controlplane.drivers.system_services import find_program, systemctl, unit_status
 
@@ -38,20 +53,30 @@ _MODULE = re.compile(r"^mod_[a-z0-9_]+$")
 _PROFILE_TOO_YOUNG = re.compile(r"must be up for at least \d+ seconds?.*?wait (\d+) second",
                                 re.S | re.I)
 STATUS_TIMEOUT_S = 2.0
+# A restarted profile is back within a second or two; the action waits for it.
+PROFILE_UP_S = 15.0
 
 
 # What the freeswitch role leaves on the host (roles/freeswitch, vcbox_freeswitch_fact).
 FACT = "etc/ansible/facts.d/vcbox_freeswitch.fact"
 
 
-def absent_reason(config: Config) -> str:
-    """Why FreeSWITCH is absent: the image build's own words when it skipped it."""
+def skipped_at_build(config: Config) -> str:
+    """The image build's words when it skipped FreeSWITCH (its role's fact), or ""."""
     try:
         fact = json.loads((config.root / FACT).read_text())
     except (OSError, ValueError):
         fact = {}
     if isinstance(fact, dict) and fact.get("installed") is False:
-        return f"FreeSWITCH is not installed: {fact.get('reason') or 'skipped at build'}"
+        return fact.get("reason") or "skipped at build"
+    return ""
+
+
+def absent_reason(config: Config) -> str:
+    """Why FreeSWITCH is absent: the image build's own words when it skipped it."""
+    skipped = skipped_at_build(config)
+    if skipped:
+        return f"FreeSWITCH is not installed: {skipped}"
     return "FreeSWITCH is not installed (no ESL connection)"
 
 
@@ -64,14 +89,21 @@ class FreeSwitch:
 
     def __init__(self, config: Config, esl: Esl, program: str | None,
                  restart_wait_s: float = 60.0, poll_s: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 process: LocalProcess | None = None) -> None:
         self.config, self.esl, self.program = config, esl, program
+        self.process = process
         self.systemd = config.service_mode == "systemd"
         self.restart_wait_s, self.poll_s, self.sleep = restart_wait_s, poll_s, sleep
 
     # -- the Driver interface ----------------------------------------------------------------
 
     def run(self, verb: str, arg: str = "") -> str:
+        if self.program is not None and (self.config.root / FREESWITCH_DIR).is_dir():
+            try:
+                freeswitch_check(self.config.root)
+            except (ConfigProblem, OSError) as exc:
+                raise ActionFailed(self.name, verb, f"config check: {exc}") from exc
         try:
             if verb == "reloadxml":
                 return self._reloadxml()
@@ -89,7 +121,16 @@ class FreeSwitch:
     def reason(self) -> str:
         return absent_reason(self.config) if self.program is None else ""
 
+    def ensure_running(self) -> str:
+        return self.process.ensure_running() if self.process else "not run by vcbox here"
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
     def status(self) -> str:
+        if self.process is not None:
+            return self.process.status()
         try:
             self.esl.api("status", timeout=STATUS_TIMEOUT_S)
             return "ok"
@@ -120,7 +161,17 @@ class FreeSwitch:
         reload = re.search(r"Reload XML \[([^\]]*)\]", words)
         if f"restarting: {PROFILE}" not in words or (reload and reload.group(1) != "Success"):
             raise ActionFailed(self.name, "profile_restart", words or "no answer text")
+        self._wait_profile_running()
         return f"{command}: " + "; ".join(words.splitlines())
+
+    def _wait_profile_running(self) -> None:
+        deadline = time.monotonic() + PROFILE_UP_S
+        while not profile_running(self._api("profile_restart", "sofia status")):
+            if time.monotonic() + self.poll_s > deadline:
+                raise ActionFailed(self.name, "profile_restart",
+                                   f"profile {PROFILE} restarted but is not running after "
+                                   f"{PROFILE_UP_S:g} s")
+            self.sleep(self.poll_s)
 
     def _reload(self, module: str) -> str:
         if not _MODULE.match(module):
@@ -132,6 +183,8 @@ class FreeSwitch:
         return f"reload {module}: " + "; ".join(out.strip().splitlines())
 
     def _restart(self) -> str:
+        if self.process is not None:
+            return self.process.run("restart")
         if not self.systemd:
             try:
                 self.esl.api("status", timeout=STATUS_TIMEOUT_S)
@@ -183,5 +236,11 @@ def _first_line(text: str) -> str:
 
 
 def drivers(config: Config, state: Any, esl: Esl) -> dict[str, Driver]:
-    """{"freeswitch": its driver}, acting over this ESL connection."""
-    return {"freeswitch": FreeSwitch(config, esl, find_program("freeswitch"))}
+    """{"freeswitch": its driver}, acting over this ESL connection. A build that skipped
+    FreeSWITCH (its role's fact) has none, whatever else is on the host."""
+    program = None if skipped_at_build(config) else find_program("freeswitch")
+    process = None
+    if (program is not None and config.service_mode == "local"
+            and "freeswitch" in config.local_services):
+        process = LocalProcess(SPECS["freeswitch"], config.root, program)
+    return {"freeswitch": FreeSwitch(config, esl, program, process=process)}

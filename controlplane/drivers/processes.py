@@ -1,4 +1,4 @@
-"""Janus and coturn processes, by service mode (DESIGN D7).
+"""Janus, coturn and FreeSWITCH processes, by service mode (DESIGN D7).
 
 - systemd (the appliance): `Systemd` runs `systemctl <verb> <unit>`, then waits until
   the service answers.
@@ -13,6 +13,11 @@ Janus API `info`; coturn: a STUN binding answer and its CLI port). When it does 
 ActionFailed carries the reason and the tail of the service's own output.
 
 Neither Janus nor coturn re-reads its configuration on a signal, so "reload" restarts.
+FreeSWITCH's other verbs (reloadxml, profile restart) go over its event socket
+(drivers/freeswitch.py); its process is one of these when it runs locally: in the
+foreground (-nf -nc), no NAT probing or realtime clock (-nonat -nort), every folder it
+writes under ROOT, ready once its event socket takes the rendered password and the
+internal SIP profile runs.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import struct
 import subprocess
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +46,7 @@ import requests
 
 from controlplane.config import Config
 from controlplane.drivers.coturn import CoturnCli
+from controlplane.drivers.esl import Esl, EslAuthError, EslError
 from controlplane.drivers.janus import JanusAdmin, JanusError
 from controlplane.drivers.services import Absent, ActionFailed, Driver
 
@@ -237,6 +244,66 @@ def coturn_cli(root: Path, timeout: float = 3.0) -> CoturnCli:
                      conf.get("cli-password", [""])[0], timeout)
 
 
+# -- FreeSWITCH --------------------------------------------------------------------------
+
+FREESWITCH_DIR = "etc/freeswitch"
+FREESWITCH_LOG = "var/log/freeswitch/freeswitch.log"
+# Every folder FreeSWITCH writes to, under ROOT (its defaults are /var/... and /run/...).
+FREESWITCH_DIRS = {"-log": "var/log/freeswitch", "-db": "var/lib/freeswitch/db",
+                   "-run": "run/freeswitch", "-cache": "var/cache/freeswitch",
+                   "-storage": "var/lib/freeswitch/storage",
+                   "-recordings": "var/lib/freeswitch/recordings"}
+FREESWITCH_PROFILE = "internal"
+
+
+def freeswitch_argv(root: Path, binary: str) -> list[str]:
+    argv = [binary, "-nf", "-nc", "-nonat", "-nort", "-conf", str(root / FREESWITCH_DIR)]
+    for flag, folder in FREESWITCH_DIRS.items():
+        argv += [flag, str(root / folder)]
+    return argv
+
+
+def freeswitch_check(root: Path) -> None:
+    """Every rendered XML file parses (FreeSWITCH would drop a broken one silently)."""
+    folder = root / FREESWITCH_DIR
+    if not (folder / "freeswitch.xml").is_file():
+        raise ConfigProblem(f"{folder / 'freeswitch.xml'} is missing")
+    for path in sorted(folder.rglob("*.xml")):
+        try:
+            ET.parse(path)  # noqa: S314 -- vcbox's own rendered file, not a peer's input
+        except ET.ParseError as exc:
+            raise ConfigProblem(f"{path.relative_to(folder)}: {exc}") from None
+
+
+def freeswitch_esl(root: Path, timeout: float = 1.0) -> Esl:
+    """An event-socket client with the address and password of the rendered config."""
+    params = {p.get("name"): p.get("value", "") for p in ET.parse(  # noqa: S314
+        root / FREESWITCH_DIR / "autoload_configs" / "event_socket.conf.xml").iter("param")}
+    return Esl(params.get("listen-ip") or "127.0.0.1", int(params.get("listen-port") or 8021),
+               params.get("password", ""), timeout=timeout, quiet=True)
+
+
+def freeswitch_probe(root: Path) -> str:
+    esl = freeswitch_esl(root)
+    try:
+        out = esl.api("sofia status")
+    except EslAuthError as exc:  # it answers, and refuses: not the rendered password
+        raise Refused(f"event socket: {exc.reason}") from exc
+    except EslError as exc:
+        return f"event socket: {exc.reason}"
+    finally:
+        esl.close()
+    if not profile_running(out):
+        return f"SIP profile {FREESWITCH_PROFILE} is not running"
+    return ""
+
+
+def profile_running(sofia_status: str, profile: str = FREESWITCH_PROFILE) -> bool:
+    """True when `sofia status` lists the profile as RUNNING."""
+    return re.search(rf"^\s*{re.escape(profile)}\s+profile\s+\S+\s+RUNNING", sofia_status,
+                     re.M) is not None
+
+
 # -- what each service is ----------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -250,6 +317,7 @@ class Spec:
     fatal: tuple[str, ...] = ()        # output that means it will not come up
     dirs: tuple[str, ...] = ()         # folders under ROOT it writes to
     start_timeout_s: float = 10.0
+    own_log: str = ""                  # its own log file under ROOT (read like its output)
 
 
 SPECS: dict[str, Spec] = {
@@ -259,7 +327,13 @@ SPECS: dict[str, Spec] = {
     "coturn": Spec("coturn", "turnserver", "coturn.service", coturn_argv, coturn_check,
                    coturn_probe, fatal=("Cannot bind",), dirs=(RUN_DIR, "var/lib/turn"),
                    start_timeout_s=5.0),
+    "freeswitch": Spec("freeswitch", "freeswitch", "freeswitch.service", freeswitch_argv,
+                       freeswitch_check, freeswitch_probe, fatal=("[CRIT]",),
+                       dirs=tuple(FREESWITCH_DIRS.values()), start_timeout_s=30.0,
+                       own_log=FREESWITCH_LOG),
 }
+# The services this module makes drivers for; FreeSWITCH's comes with drivers/freeswitch.py.
+OWN = ("janus", "coturn")
 
 
 def _tail(text: str) -> str:
@@ -271,6 +345,22 @@ def _tail(text: str) -> str:
             seen.pop(line, None)
             seen[line] = None
     return "\n".join(list(seen)[-TAIL_LINES:])[-TAIL_CHARS:]
+
+
+def _size(path: Path | None) -> int:
+    try:
+        return path.stat().st_size if path is not None else 0
+    except OSError:
+        return 0
+
+
+def _read_from(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _alive(pid: int) -> bool:
@@ -291,6 +381,8 @@ class LocalProcess:
         self.start_timeout_s = start_timeout_s or spec.start_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.log_path = root / LOG_DIR / f"{spec.name}.log"
+        self.own_log = root / spec.own_log if spec.own_log else None
+        self.own_offset = 0
         self.pid_path = root / RUN_DIR / f"{spec.name}.pid"
         self.proc: subprocess.Popen[bytes] | None = None
         self.failed = False
@@ -363,6 +455,7 @@ class LocalProcess:
             out.write(f"--- vcbox {stamp}: {shlex.join(self.argv)}\n".encode())
             out.flush()
             offset = out.tell()
+            self.own_offset = _size(self.own_log)
             try:
                 # Same process group: Ctrl-C on `make run` ends the services too.
                 self.proc = subprocess.Popen(self.argv, cwd=self.root, stdin=subprocess.DEVNULL,
@@ -394,12 +487,10 @@ class LocalProcess:
             time.sleep(0.05)
 
     def _output(self, offset: int) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                return ANSI.sub("", f.read().decode("utf-8", "replace"))
-        except OSError:
-            return ""
+        text = _read_from(self.log_path, offset)
+        if self.own_log is not None:
+            text += _read_from(self.own_log, self.own_offset)
+        return ANSI.sub("", text)
 
     def _fail(self, verb: str, reason: str, offset: int) -> NoReturn:
         tail = _tail(self._output(offset))  # before stopping: not its shutdown messages
@@ -505,7 +596,8 @@ class Systemd:
 def drivers(config: Config, state: Any = None) -> dict[str, Driver]:
     """The drivers of "janus" and "coturn" for this configuration's service mode."""
     out: dict[str, Driver] = {}
-    for name, spec in SPECS.items():
+    for name in OWN:
+        spec = SPECS[name]
         binary = shutil.which(spec.binary) or shutil.which(spec.binary, path="/usr/bin")
         if binary is None:
             out[name] = Absent(name, f"{spec.binary} is not installed")

@@ -402,6 +402,21 @@ def test_works_cooperatively_under_gevent_monkey_patching(server):
 
 # -- FreeSWITCH's service actions ------------------------------------------------------------
 
+SOFIA_RUNNING = "internal profile sip:mod_sofia@127.0.0.1:5060 RUNNING (0)\n"
+
+
+def test_a_profile_restart_is_done_once_the_profile_runs_again(server, make_esl, tmp_path):
+    states = iter(["0 profiles 0 aliases\n", "0 profiles 0 aliases\n", SOFIA_RUNNING])
+    server.responses["sofia profile internal restart reloadxml"] = (
+        "Reload XML [Success]\nrestarting: internal")
+    server.api_handler = lambda cmd: (next(states) if cmd == "sofia status"
+                                      else server.responses[cmd])
+    slept: list[float] = []
+    driver = fs_driver(make_esl(server.port), tmp_path, sleep=slept.append)
+    assert driver.run("profile_restart").endswith("restarting: internal")
+    assert len(slept) == 2
+
+
 def fs_driver(esl: Esl, tmp_path: Path, mode: str = "local", program: str | None = None,
               **kw) -> FreeSwitch:
     config = Config(data_dir=tmp_path / "data", root=tmp_path / "root", service_mode=mode)
@@ -415,6 +430,7 @@ def test_reloadxml_profile_restart_and_module_reload_send_freeswitchs_commands(
             "Reload XML [Success]\nrestarting: internal",
         "reload mod_xml_curl":
             "+OK module unloaded\n+OK Reloading XML\n+OK module loaded\n",
+        "sofia status": SOFIA_RUNNING,
     })
     driver = fs_driver(make_esl(server.port), tmp_path)
     assert driver.run("reloadxml") == "reloadxml: +OK [Success]"
@@ -424,6 +440,7 @@ def test_reloadxml_profile_restart_and_module_reload_send_freeswitchs_commands(
         "reload mod_xml_curl: +OK module unloaded; +OK Reloading XML; +OK module loaded")
     assert server.received()[1:] == ["api reloadxml",
                                      "api sofia profile internal restart reloadxml",
+                                     "api sofia status",
                                      "api reload mod_xml_curl"]
     assert driver.status() == "ok"
 
@@ -460,7 +477,7 @@ def test_a_profile_restarted_moments_ago_is_waited_for_once(server, make_esl, tm
     answers = iter(["Profile internal must be up for at least 3 seconds to stop/restart.\n"
                     "Please wait 2 seconds\n",
                     "Reload XML [Success]\nrestarting: internal"])
-    server.api_handler = lambda cmd: next(answers)
+    server.api_handler = lambda cmd: SOFIA_RUNNING if cmd == "sofia status" else next(answers)
     slept: list[float] = []
     driver = fs_driver(make_esl(server.port), tmp_path, sleep=slept.append)
     assert driver.run("profile_restart").endswith("restarting: internal")
