@@ -13,6 +13,7 @@ from controlplane.accounts import Accounts
 from controlplane.apply import Applier
 from controlplane.auth import Auth
 from controlplane.captchas import Captchas
+from controlplane.cdr import CdrInbox
 from controlplane.config import Config
 from controlplane.drivers import freeswitch
 from controlplane.drivers.esl import Esl, EslError
@@ -41,6 +42,7 @@ class Services:
     accounts: Accounts
     rooms: Rooms
     esl: Esl
+    cdrs: CdrInbox
     started: float = field(default_factory=time.time)
 
     @classmethod
@@ -69,7 +71,18 @@ class Services:
             except EslError as exc:
                 logger.info("directory cache flush for %s skipped: %s", account, exc)
 
+        def drop_registrations(gone: set[str]) -> None:
+            # E7: a deleted account's devices lose their registration at once (FreeSWITCH
+            # forgets the contacts; a device learns it at its next REGISTER, refused).
+            domain = settings.value("network", "domain")
+            for account in sorted(gone):
+                try:
+                    esl.api(f"sofia profile internal flush_inbound_reg {account}@{domain}")
+                except EslError as exc:
+                    logger.info("registrations of %s not flushed: %s", account, exc)
+
         accounts.on_change.append(flush_directory)
+        accounts.on_delete.append(drop_registrations)
         return cls(
             config=config,
             docs=docs,
@@ -84,6 +97,7 @@ class Services:
             accounts=accounts,
             rooms=rooms,
             esl=esl,
+            cdrs=CdrInbox(config.data_dir),
         )
 
     def close(self) -> None:

@@ -8,9 +8,14 @@ X-Real-IP) and only with the HTTP basic credentials rendered into xml_curl.conf.
 Directory lookups (sip_auth when a terminal registers or calls, user_call when a call is
 bridged to a user, message-count ...) are answered from the accounts' in-memory index
 with the account's a1-hash, never a clear password, and max-registrations-per-extension
-(E1: 5 devices), which sofia reads from the user's params. Everything else (dialplan,
-configuration, gateway and network-list scans, unknown users) gets FreeSWITCH's "not
-found" document, after which FreeSWITCH uses its own files.
+(E1: 5 devices), which sofia reads from the user's params. Dialplan lookups are answered
+by controlplane.dialplan (a call to an account rings its devices; anything else is 404).
+Everything else (configuration, gateway and network-list scans, unknown users) gets
+FreeSWITCH's "not found" document, after which FreeSWITCH uses its own files.
+
+POST /freeswitch/cdr takes mod_json_cdr's call records (same credentials, form field
+`cdr`) into the CDR inbox (controlplane.cdr); an answer other than 200 makes FreeSWITCH
+keep the record in its err-log-dir, from where it is collected later.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from urllib.parse import unquote_plus
 
 from bottle import Bottle, HTTPResponse, request
 
-from controlplane import secrets
+from controlplane import cdr, dialplan, secrets
 from controlplane.accounts import MAX_DEVICES
 from controlplane.app import Services
 
@@ -44,7 +49,8 @@ DIAL_STRING = ("{^^:sip_invite_domain=${dialed_domain}:presence_id=${dialed_user
 # Scans of the whole directory that the index does not answer (sofia then reads files).
 SCANS = frozenset({"gateways", "network-list", "publish-vm"})
 # The form fields the answer depends on (a sip_auth post has about 40).
-FIELDS = frozenset({"section", "purpose", "user", "domain", "key_value"})
+FIELDS = frozenset({"section", "purpose", "user", "domain", "key_value",
+                    "Hunt-Destination-Number", "Hunt-Context"})
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -115,8 +121,8 @@ def user_document(domain: str, account: str, name: str, a1_hash: str) -> str:
 
 
 Answer = tuple[int, dict[str, str], bytes]
-STATUS_LINES = {200: "200 OK", 401: "401 Unauthorized", 403: "403 Forbidden",
-                413: "413 Request Entity Too Large"}
+STATUS_LINES = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized",
+                403: "403 Forbidden", 413: "413 Request Entity Too Large"}
 
 
 def _client_is_local(environ: dict) -> bool:
@@ -137,12 +143,15 @@ def user_bytes(domain: str, account: str, name: str, a1_hash: str) -> bytes:
     return user_document(domain, account, name, a1_hash).encode("utf-8")
 
 
-def directory_handler(services: Services) -> Callable[[dict, Callable[[int], bytes]], Answer]:
-    """The whole endpoint as a function of the WSGI environ and a body reader, so that the
-    server can serve it before the web framework (it is on every SIP registration)."""
-    accounts, docs = services.accounts, services.docs
-    secrets.ensure(docs)
+def _text(status: int, body: str, **headers: str) -> Answer:
+    return status, {"Content-Type": "text/plain", **headers}, body.encode()
 
+
+def gateway_guard(services: Services) -> Callable[[dict], Answer | None]:
+    """Who may post to the FreeSWITCH gateway routes: this host's FreeSWITCH with the
+    rendered credentials. The refusal to send, or None when the request may go on."""
+    docs = services.docs
+    secrets.ensure(docs)
     expected_header: dict[str, str] = {}
 
     def credentials_ok(header: str) -> bool:
@@ -154,25 +163,41 @@ def directory_handler(services: Services) -> Callable[[dict, Callable[[int], byt
             expected_header.update(password=password, header=f"Basic {token}")
         return hmac.compare_digest(header.encode(), expected_header["header"].encode())
 
-    def text(status: int, body: str, **headers: str) -> Answer:
-        return status, {"Content-Type": "text/plain", **headers}, body.encode()
+    def refusal(environ: dict) -> Answer | None:
+        if not _client_is_local(environ):
+            return _text(403, "forbidden\n")
+        if not credentials_ok(environ.get("HTTP_AUTHORIZATION", "")):
+            return _text(401, "unauthorized\n",
+                         **{"WWW-Authenticate": 'Basic realm="vcbox xml_curl", charset="UTF-8"'})
+        return None
+
+    return refusal
+
+
+def directory_handler(services: Services) -> Callable[[dict, Callable[[int], bytes]], Answer]:
+    """The whole endpoint as a function of the WSGI environ and a body reader, so that the
+    server can serve it before the web framework (it is on every SIP registration)."""
+    accounts, settings = services.accounts, services.settings
+    refusal = gateway_guard(services)
 
     def xml(body: str) -> Answer:
         return 200, XML_HEADERS, body.encode("utf-8")
 
     def handle(environ: dict, read_body: Callable[[int], bytes]) -> Answer:
-        if not _client_is_local(environ):
-            return text(403, "forbidden\n")
-        if not credentials_ok(environ.get("HTTP_AUTHORIZATION", "")):
-            return text(401, "unauthorized\n",
-                        **{"WWW-Authenticate": 'Basic realm="vcbox xml_curl", charset="UTF-8"'})
+        refused = refusal(environ)
+        if refused is not None:
+            return refused
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
         if length > MAX_FORM_BYTES:
-            return text(413, "too large\n")
+            return _text(413, "too large\n")
         form = form_fields(read_body(length) if length > 0 else b"")
+        if form.get("section") == "dialplan":
+            return xml(dialplan.route(form.get("Hunt-Context") or "",
+                                      form.get("Hunt-Destination-Number") or "",
+                                      settings.value("network", "domain"), accounts.exists))
         if form.get("section") != "directory" or form.get("purpose") in SCANS:
             return xml(NOT_FOUND)
         user = form.get("user") or ""
@@ -211,3 +236,23 @@ def routes(app: Bottle, services: Services) -> None:
     def xml_curl():
         status, headers, body = handle(request.environ, lambda n: request.body.read(n))
         return HTTPResponse(body, status, headers)
+
+    refusal = gateway_guard(services)
+
+    @app.post("/freeswitch/cdr", auth="public", csrf=False,
+              summary="mod_json_cdr's call records (FreeSWITCH only: loopback and HTTP basic"
+              " auth), form field cdr: kept in the CDR inbox, once per call")
+    def json_cdr():
+        refused = refusal(request.environ)
+        if refused is None:
+            if (request.content_length or 0) > cdr.MAX_RECORD_BYTES:
+                refused = _text(413, "too large\n")
+            else:
+                try:
+                    services.cdrs.put(request.forms.getunicode("cdr") or "")
+                except cdr.BadRecord as exc:
+                    refused = _text(400, f"{exc}\n")
+        if refused is not None:
+            status, headers, body = refused
+            return HTTPResponse(body, status, headers)
+        return HTTPResponse(b"ok\n", 200, {"Content-Type": "text/plain"})

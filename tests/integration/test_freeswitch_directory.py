@@ -218,7 +218,7 @@ def test_everything_else_is_not_found(gw: Gateway) -> None:
     assert is_not_found(gw.post(sip_auth_form("1002")))                  # unknown user
     assert is_not_found(gw.post(sip_auth_form("1001", at="other.example")))
     assert is_not_found(gw.post(sip_auth_form("1001", user="")))
-    for section in ("dialplan", "configuration", "phrases"):
+    for section in ("configuration", "phrases"):
         assert is_not_found(gw.post(sip_auth_form("1001", section=section)))
     # sofia's scans of the whole directory at profile start.
     scan = [("hostname", "vcbox"), ("section", "directory"), ("tag_name", ""),
@@ -356,3 +356,23 @@ def test_form_fields_takes_whole_names_and_the_first_occurrence() -> None:
     assert fields == {"user": "1001", "domain": "a@b.c", "section": "directory",
                       "key_value": "k v"}
     assert form_fields(b"") == {}
+
+
+def dialplan_form(number: str, context: str = "default") -> list[tuple[str, str]]:
+    """What mod_xml_curl posts for a call's dialplan (its channel's headers)."""
+    return [("hostname", "vcbox"), ("section", "dialplan"), ("tag_name", ""),
+            ("key_name", ""), ("key_value", ""), ("Event-Name", "REQUEST_PARAMS"),
+            ("Caller-Context", context), ("Caller-Destination-Number", number),
+            ("Hunt-Context", context), ("Hunt-Destination-Number", number),
+            ("variable_sip_from_user", "1001")]
+
+
+def test_the_dialplan_is_answered_live_from_the_accounts(gw: Gateway) -> None:
+    create(gw, "1001", "Alice")
+    doc = parse(gw.post(dialplan_form("1001")))
+    bridge = [a.get("data") for a in doc.iter("action") if a.get("application") == "bridge"]
+    assert bridge == [f"user/1001@{DOMAIN}"]
+    for form in (dialplan_form("1002"), dialplan_form("1001", context="public")):
+        doc = parse(gw.post(form))
+        assert [(a.get("application"), a.get("data")) for a in doc.iter("action")] == [
+            ("respond", "404 Not Found")]

@@ -1,9 +1,17 @@
 """The real FreeSWITCH (issue 10) on the files the control plane renders, run by the control
-plane as a child process (local mode, VCBOX_LOCAL_SERVICES=freeswitch): every module of
-modules.conf loads, the internal profile runs on the configured SIP ports and follows a
-port change without a restart of FreeSWITCH, the event socket takes the rendered password
-only, the directory comes live from the control plane over mod_xml_curl, a SIPp terminal
-registers with digest auth, and the dashboard says FreeSWITCH runs.
+plane as a child process (local mode, VCBOX_LOCAL_SERVICES=freeswitch), SIPp as the
+terminals (tests/sipp.py):
+
+- every module of modules.conf loads; the internal profile runs on the configured SIP
+  ports and follows a port change without a FreeSWITCH restart; the event socket takes
+  the rendered password only; the dashboard says FreeSWITCH runs;
+- the directory comes live from the control plane over mod_xml_curl: digest REGISTER
+  (realm = the local domain), 5 devices of one account and the sixth refused (E1), a
+  wrong password refused, a reset password in force at once, a deleted account's
+  devices dropped and refused a second later (E7), the guide's terminal models;
+- the dialplan comes live too: a call to an account rings its registered device, RTP
+  flows both ways and the call's CDR reaches the control plane's inbox; unknown
+  accounts get 404, unregistered ones 480.
 
 FreeSWITCH binds fixed ports on 127.0.0.1 (SIP 5060/5061, ESL 8021, directory 8089):
 one module-scoped instance, the tests in order.
@@ -13,7 +21,7 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,35 +29,15 @@ from typing import Any
 
 import pytest
 
+from controlplane.cdr import CdrInbox
 from controlplane.drivers.esl import Esl, EslAuthError
 from controlplane.drivers.processes import FREESWITCH_DIR, freeswitch_esl
-from tests.components import locate, require
+from tests.components import require
 from tests.license_keys import licensed_server
+from tests.sipp import Terminal, outcome
 
 FIXED_PORTS = (5060, 5061, 8021, 8089)
 DOMAIN_KEY = ("network", "domain")
-def register_message(cseq: int, auth: str = "") -> str:
-    """One REGISTER of a SIPp scenario; [field0..2] come from the -inf file."""
-    lines = ["REGISTER sip:[field1] SIP/2.0",
-             "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]",
-             "From: <sip:[field0]@[field1]>;tag=[call_number]", "To: <sip:[field0]@[field1]>",
-             "Call-ID: [call_id]", f"CSeq: {cseq} REGISTER",
-             "Contact: <sip:[field0]@[local_ip]:[local_port]>", *([auth] if auth else []),
-             "Max-Forwards: 70", "Expires: 120", "User-Agent: Yealink VC400 63.345.0.10",
-             "Content-Length: 0"]
-    body = "\n".join(f"      {line}" for line in lines)
-    return f'  <send retrans="500">\n    <![CDATA[\n{body}\n    ]]>\n  </send>\n'
-
-
-def register_scenario(expect: int) -> str:
-    """REGISTER, the 401 challenge, REGISTER with digest credentials, then `expect`."""
-    return ('<?xml version="1.0" encoding="ISO-8859-1" ?>\n'
-            '<scenario name="register with digest auth">\n'
-            + register_message(1) + '  <recv response="401" auth="true"/>\n'
-            + register_message(2, "[field2]") + f'  <recv response="{expect}"/>\n'
-            + "</scenario>\n")
-
-
 def port_taken(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -134,30 +122,25 @@ def test_the_directory_comes_live_from_the_control_plane(box, esl: Esl) -> None:
     assert esl.api(f"user_exists id 2999 {domain}").strip() == "false"
 
 
-def sipp_register(tmp_path: Path, account: str, password: str, domain: str,
-                  expect: int, port: int = 5060) -> subprocess.CompletedProcess:
-    scenario = tmp_path / f"register-{expect}.xml"
-    scenario.write_text(register_scenario(expect))
-    users = tmp_path / "users.csv"
-    users.write_text(f"SEQUENTIAL\n{account};{domain};[authentication username={account} "
-                     f"password={password}]\n")
-    return subprocess.run(
-        [locate("sipp"), f"127.0.0.1:{port}", "-sf", str(scenario), "-inf", str(users),
-         "-m", "1", "-i", "127.0.0.1", "-p", "0", "-timeout", "15", "-timeout_error",
-         "-nostdin", "-trace_err", "-error_file",
-         str(tmp_path / f"err-{expect}.log")],
-        capture_output=True, text=True, timeout=30, cwd=tmp_path)
+def terminal(box, tmp_path: Path, account: str, password: str, sip_port: int = 0,
+             media_port: int = 0) -> Terminal:
+    return Terminal(tmp_path / f"t{account}-{sip_port}", account, password,
+                    settings(box, "network")["domain"], sip_port, media_port)
+
+
+def sipp_register(box, tmp_path: Path, account: str, password: str, expect: int,
+                  local_port: int = 0) -> None:
+    device = terminal(box, tmp_path, account, password, local_port)
+    done = device.register(expect)
+    assert done.returncode == 0, outcome(done, device, f"register-{expect}")
 
 
 def test_a_terminal_registers_with_digest_auth(box, esl: Esl, tmp_path: Path) -> None:
-    domain = settings(box, "network")["domain"]
     password = create_account(box, "2002", "Terminal")
-    done = sipp_register(tmp_path, "2002", password, domain, 200)
-    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
+    sipp_register(box, tmp_path, "2002", password, 200)
     regs = esl.api("sofia status profile internal reg")
     assert "2002@" in regs and "Yealink VC400" in regs, regs
-    refused = sipp_register(tmp_path, "2002", password + "x", domain, 403)
-    assert refused.returncode == 0, (refused.stdout[-2000:], refused.stderr[-2000:])
+    sipp_register(box, tmp_path, "2002", password + "x", 403)
 
 
 def test_a_sip_port_change_reaches_the_running_freeswitch(box, esl: Esl) -> None:
@@ -177,3 +160,117 @@ def test_a_sip_port_change_reaches_the_running_freeswitch(box, esl: Esl) -> None
         res = client.put("/api/v1/settings/services", json={"sip_port": before,
                                                              "confirm": True})
         assert res.status_code == 200, res.text
+
+
+def test_five_devices_of_one_account_register_and_the_sixth_is_refused(
+        box, esl: Esl, tmp_path: Path) -> None:
+    """E1: up to 5 devices per account (multiple-registrations plus the directory's
+    max-registrations-per-extension); each device its own contact (port)."""
+    password = create_account(box, "2003", "Five")
+    for device in range(5):
+        sipp_register(box, tmp_path, "2003", password, 200, local_port=5091 + device)
+    regs = esl.api("sofia status profile internal reg")
+    assert len(re.findall(r"Auth-User:\s+2003\n", regs)) == 5, regs
+    # The sixth device: FreeSWITCH answers the authenticated REGISTER 403 Forbidden.
+    sipp_register(box, tmp_path, "2003", password, 403, local_port=5096)
+    regs = esl.api("sofia status profile internal reg")
+    assert len(re.findall(r"Auth-User:\s+2003\n", regs)) == 5, regs
+
+
+def test_a_reset_password_takes_effect_without_a_restart(box, esl: Esl, tmp_path: Path
+                                                         ) -> None:
+    old = create_account(box, "2004", "Reset")
+    sipp_register(box, tmp_path, "2004", old, 200)
+    uuid = esl.api("global_getvar core_uuid").strip()
+    client = box.client()
+    client.login()
+    res = client.post("/api/v1/accounts/2004/password", json={})
+    assert res.status_code == 200, res.text
+    new = res.json()["password"]
+    sipp_register(box, tmp_path, "2004", old, 403)
+    sipp_register(box, tmp_path, "2004", new, 200)
+    assert esl.api("global_getvar core_uuid").strip() == uuid  # no restart
+
+
+def test_a_deleted_account_cannot_register_a_second_later(box, esl: Esl, tmp_path: Path
+                                                          ) -> None:
+    password = create_account(box, "2005", "Gone")
+    sipp_register(box, tmp_path, "2005", password, 200)
+    assert re.search(r"Auth-User:\s+2005\n", esl.api("sofia status profile internal reg"))
+    client = box.client()
+    client.login()
+    assert client.delete("/api/v1/accounts/2005").status_code == 200
+    time.sleep(1)
+    # Its registered device is dropped at once; a new REGISTER is refused.
+    assert not re.search(r"Auth-User:\s+2005\n", esl.api("sofia status profile internal reg"))
+    sipp_register(box, tmp_path, "2005", password, 403)
+
+
+def cdr_of(box, caller: str, callee: str, timeout: float = 15.0) -> dict[str, Any]:
+    """The call record FreeSWITCH posted for caller → callee (the A leg)."""
+    inbox = CdrInbox(box.data)
+    deadline = time.monotonic() + timeout
+    while True:
+        for uuid in inbox.uuids():
+            record = inbox.get(uuid) or {}
+            variables = record.get("variables", {})
+            if (variables.get("sip_from_user") == caller
+                    and variables.get("sip_req_user") == callee):
+                return record
+        assert time.monotonic() < deadline, f"no CDR of {caller} → {callee}: {inbox.uuids()}"
+        time.sleep(0.2)
+
+
+def test_a_point_to_point_call_with_rtp_both_ways_and_its_cdr(box, tmp_path: Path) -> None:
+    """Dialling a 4-digit account rings its registered device (the dialplan comes from
+    the control plane); RTP flows both ways (the callee echoes the caller's G.711 pcap);
+    FreeSWITCH posts the call's record to the control plane's CDR inbox."""
+    caller = terminal(box, tmp_path, "2010", create_account(box, "2010", "Caller"),
+                      5110, 16000)
+    callee = terminal(box, tmp_path, "2011", create_account(box, "2011", "Callee"),
+                      5111, 16100)
+    done = callee.register()
+    assert done.returncode == 0, outcome(done, callee, "register-200")
+    answering = callee.answer()
+    try:
+        time.sleep(0.5)
+        call = caller.call("2011", 200, talk_ms=3000)
+        assert call.returncode == 0, outcome(call, caller, "call-2011-200")
+        answering.wait(timeout=30)
+        assert answering.returncode == 0, outcome(answering, callee, "answer")
+    finally:
+        if answering.poll() is None:
+            answering.kill()
+            answering.wait()
+    variables = cdr_of(box, "2010", "2011")["variables"]
+    assert variables["last_app"] == "bridge"
+    assert int(variables["billsec"]) >= 2
+    # A leg: in from the caller's pcap, out = what the callee echoed back through the bridge.
+    assert int(variables["rtp_audio_in_packet_count"]) > 50, variables
+    assert int(variables["rtp_audio_out_packet_count"]) > 50, variables
+
+
+def test_calls_to_unknown_and_unregistered_accounts_get_clear_answers(box, tmp_path: Path
+                                                                     ) -> None:
+    caller = terminal(box, tmp_path, "2012", create_account(box, "2012", "Asker"), 5112)
+    create_account(box, "2013", "Away")  # never registered
+    unknown = caller.call("2999", 404)
+    assert unknown.returncode == 0, outcome(unknown, caller, "call-2999-404")
+    away = caller.call("2013", 480)
+    assert away.returncode == 0, outcome(away, caller, "call-2013-480")
+
+
+TERMINAL_MODELS = ["Yealink VC400 63.345.0.10", "Yealink VC120 63.345.0.10",
+                   "Yealink VC110 40.345.0.10", "Yealink VC Desktop 1.28.0.20",
+                   "Yealink SIP-VP-T49G 51.80.0.130"]
+
+
+def test_the_terminal_models_of_the_guide_register(box, esl: Esl, tmp_path: Path) -> None:
+    password = create_account(box, "2020", "Models")
+    for index, agent in enumerate(TERMINAL_MODELS):
+        device = terminal(box, tmp_path, "2020", password, 5120 + index)
+        done = device.register(user_agent=agent)
+        assert done.returncode == 0, outcome(done, device, "register-200")
+    regs = esl.api("sofia status profile internal reg")
+    for agent in TERMINAL_MODELS:
+        assert f"Agent:      \t{agent}\n" in regs or agent in regs, (agent, regs)

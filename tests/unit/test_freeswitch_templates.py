@@ -275,6 +275,7 @@ def test_the_domain_is_the_realm_everywhere(services: Services) -> None:
     assert sofia["force-register-db-domain"] == "meet.example.com"
     assert sofia["challenge-realm"] == "auto_from"
     assert sofia["auth-calls"] == "true"
+    assert "apply-inbound-acl" not in sofia  # no address skips authentication
     conference = docs["autoload_configs/conference.conf.xml"]
     for name in ("default", "one_plus_n", "content"):
         assert profile(conference, name)["domain"] == "meet.example.com"

@@ -15,8 +15,8 @@ SELF_LOGGING = {
 }
 
 
-# Requests of services, not of administrators (FreeSWITCH's directory lookups).
-MACHINE = {("POST", "/freeswitch/xml")}
+# Requests of services, not of administrators (FreeSWITCH's lookups and call records).
+MACHINE = {("POST", "/freeswitch/xml"), ("POST", "/freeswitch/cdr")}
 
 
 def test_every_state_changing_route_is_audited(tmp_path):
