@@ -11,6 +11,9 @@
 # Only the Debian mirror and PyPI are reached. Needs root, a loop device, mmdebstrap and
 # fdisk (scripts/setup.sh).
 #   image/build.sh [OUT_DIR]   (default: out/; prints the image's path)
+# FreeSWITCH (in no Debian suite) comes from the package folder scripts/setup.sh uses:
+# VCBOX_FREESWITCH_DEBS, default ../shared/freeswitch/debs; without packages there the
+# image is built without it and its freeswitch role records why (the dashboard says so).
 # Environment: VCBOX_CACHE (default .cache: the APT cache the next build reuses),
 # VCBOX_IMAGE_SIZE (4G), VCBOX_DEBIAN_MIRROR, VCBOX_DEBIAN_SECURITY; for harness
 # development only: VCBOX_IMAGE_PLAYBOOK (a playbook run instead of the bundle's site.yml,
@@ -49,6 +52,11 @@ EOF
     cp -a "$VCBOX_STAGE/src" "$root/tmp/vcbox-src"
     cp "$VCBOX_STAGE/bundle.tar.gz" "$root/tmp/vcbox-bundle.tar.gz"
     local playbook=/tmp/vcbox-src/playbooks/site.yml
+    local -a fs_args=()
+    if [[ -d $VCBOX_STAGE/freeswitch-debs ]]; then
+        cp -a "$VCBOX_STAGE/freeswitch-debs" "$root/tmp/vcbox-freeswitch-debs"
+        fs_args=(-e vcbox_freeswitch_deb_dir=/tmp/vcbox-freeswitch-debs)
+    fi
     if [[ -n $VCBOX_IMAGE_PLAYBOOK ]]; then
         playbook=/tmp/vcbox-src/playbooks/vcbox-image-dev.yml
         cp "$VCBOX_IMAGE_PLAYBOOK" "$root$playbook"
@@ -71,13 +79,14 @@ EOF
     chroot "$root" "${env[@]}" sh -c 'cd /tmp/vcbox-src && exec "$@"' sh \
         /opt/vcbox/venv/bin/ansible-playbook -i localhost, -c local "$playbook" \
         -e vcbox_runtime=false -e vcbox_controlplane_src=/tmp/vcbox-src \
-        -e vcbox_controlplane_bundle=/tmp/vcbox-bundle.tar.gz $VCBOX_IMAGE_ANSIBLE_ARGS
+        -e vcbox_controlplane_bundle=/tmp/vcbox-bundle.tar.gz "${fs_args[@]}" \
+        $VCBOX_IMAGE_ANSIBLE_ARGS
 
     bootloader "$root"
 
     rm -f "$root/usr/sbin/policy-rc.d" "$root/etc/dpkg/dpkg.cfg.d/99mmdebstrap"
     rm -rf "$root/tmp/vcbox-src" "$root/tmp/vcbox-bundle.tar.gz" "$root/tmp/vcbox-ca.crt" \
-        "$root/root/.ansible" "$root/root/.cache"
+        "$root/tmp/vcbox-freeswitch-debs" "$root/root/.ansible" "$root/root/.cache"
     # Nothing secret is shared by the appliances made from one image: no SSH host keys
     # (vcbox-ssh-hostkeys.service makes them on first boot), no control-plane store (the
     # control plane makes one with fresh secrets at its first start and renders every
@@ -207,6 +216,14 @@ for need in requirements-runtime.txt playbooks/site.yml ansible.cfg; do
     [[ -e $stage/src/$need ]] || die "the bundle lacks $need"
 done
 cp "$bundle" "$stage/bundle.tar.gz"
+fs_debs=${VCBOX_FREESWITCH_DEBS:-$repo/../shared/freeswitch/debs}
+if compgen -G "$fs_debs/*.deb" >/dev/null; then
+    mkdir -p "$stage/freeswitch-debs"
+    cp "$fs_debs"/*.deb "$stage/freeswitch-debs/"
+    log "FreeSWITCH from $(cd "$fs_debs" && pwd)"
+else
+    log "FreeSWITCH: no packages in $fs_debs; the image is built without it"
+fi
 
 # The disk.
 mkdir -p "$out_dir" "$cache/image-apt"

@@ -82,9 +82,14 @@ fi
 # FreeSWITCH is in no Debian suite: its packages are built from public source into
 # ../shared/freeswitch/debs (VCBOX_FREESWITCH_DEBS names another folder). Installed
 # when that folder has them; elsewhere the FreeSWITCH tests skip, saying so.
+# They are built for Debian 12: elsewhere (Debian 13) they are not installed, and the
+# FreeSWITCH tests skip saying so.
 FREESWITCH_DEBS=${VCBOX_FREESWITCH_DEBS:-$ROOT/../shared/freeswitch/debs}
 FREESWITCH_FILES=()
-if compgen -G "$FREESWITCH_DEBS/freeswitch_*.deb" >/dev/null; then
+CODENAME=$(. /etc/os-release 2>/dev/null && printf '%s' "${VERSION_CODENAME:-}")
+if [[ $CODENAME != bookworm ]]; then
+    log "FreeSWITCH: its packages are for Debian 12 (bookworm), this is ${CODENAME:-unknown}"
+elif compgen -G "$FREESWITCH_DEBS/freeswitch_*.deb" >/dev/null; then
     FREESWITCH_DEBS=$(cd "$FREESWITCH_DEBS" && pwd)
     FREESWITCH_FILES=("$FREESWITCH_DEBS"/*.deb)
     APT_PACKAGES+=(freeswitch libsofia-sip-ua0 libspandsp3)

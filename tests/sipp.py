@@ -10,6 +10,7 @@ address), so each scenario answers the challenge with [field2].
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,9 +70,9 @@ def _ack(uri: str, cseq: int) -> str:
                   "Content-Length: 0"], retrans=False)
 
 
-def call_scenario(callee: str, expect: int, talk_ms: int = 3000) -> str:
+def call_scenario(callee: str, expect: int, talk_ms: int = 3000, media: bool = True) -> str:
     """INVITE callee, answer the 407 challenge; then `expect`: 200 talks (RTP from the
-    pcap), hangs up with BYE; any other code is acknowledged."""
+    pcap unless not media), hangs up with BYE; any other code is acknowledged."""
     uri = f"sip:{callee}@[field1]"
     parts = [_send(_request("INVITE", uri, 1, [], sdp=True)),
              '  <recv response="100" optional="true"/>\n',
@@ -88,7 +89,8 @@ def call_scenario(callee: str, expect: int, talk_ms: int = 3000) -> str:
                          "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]",
                          "[last_From:]", "[last_To:]", "Call-ID: [call_id]", "CSeq: 2 ACK",
                          "Max-Forwards: 70", "Content-Length: 0"], retrans=False),
-                  f'  <nop><action><exec play_pcap_audio="{PCAP}"/></action></nop>\n',
+                  *([f'  <nop><action><exec play_pcap_audio="{PCAP}"/></action></nop>\n']
+                    if media else []),
                   f'  <pause milliseconds="{talk_ms}"/>\n',
                   _send(["BYE [next_url] SIP/2.0",
                          "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]",
@@ -126,10 +128,17 @@ class Terminal:
     sip_port: int = 0
     media_port: int = 0
     server: str = "127.0.0.1:5060"
+    # The address the terminal gives in Via, Contact and SDP, when not the one it binds
+    # (behind qemu's user network the appliance reaches the host at 10.0.2.2).
+    advertise: str = ""
+    timeout_s: int = 20   # SIPp's own limit for one run
 
     def _files(self, name: str, scenario: str) -> tuple[Path, Path]:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{name}.xml"
+        if self.advertise:
+            scenario = (scenario.replace("[local_ip]", self.advertise)
+                        .replace("[media_ip]", self.advertise))
         path.write_text(scenario)
         users = self.folder / f"{self.account}.csv"
         users.write_text(f"SEQUENTIAL\n{self.account};{self.domain};[authentication "
@@ -140,28 +149,31 @@ class Terminal:
         path, users = self._files(name, scenario)
         return [locate("sipp"), self.server, "-sf", str(path), "-inf", str(users),
                 "-m", "1", "-i", "127.0.0.1", "-p", str(self.sip_port),
-                "-mp", str(self.media_port or 0), "-timeout", "20", "-timeout_error",
+                "-mp", str(self.media_port or 0), "-timeout", str(self.timeout_s),
+                "-timeout_error",
                 "-nostdin", "-trace_err", "-error_file", str(self.folder / f"{name}.err"),
                 *extra]
 
-    def run(self, name: str, scenario: str, *extra: str,
-            timeout: float = 40) -> subprocess.CompletedProcess:
+    def run(self, name: str, scenario: str, *extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(self.argv(name, scenario, *extra), capture_output=True,
-                              text=True, timeout=timeout, cwd=self.folder)
+                              text=True, timeout=self.timeout_s + 20, cwd=self.folder)
 
     def register(self, expect: int = 200, user_agent: str = USER_AGENT
                  ) -> subprocess.CompletedProcess:
         return self.run(f"register-{expect}", register_scenario(expect, user_agent))
 
-    def answer(self) -> subprocess.Popen:
-        """Start taking one call (echoing its RTP); wait() for the outcome."""
-        return subprocess.Popen(self.argv("answer", answer_scenario(), "-rtp_echo"),
+    def answer(self, echo: bool = True) -> subprocess.Popen:
+        """Start taking one call (echoing its RTP to where it came from); wait() for the
+        outcome."""
+        extra = ["-rtp_echo"] if echo else []
+        return subprocess.Popen(self.argv("answer", answer_scenario(), *extra),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 cwd=self.folder)
 
-    def call(self, callee: str, expect: int, talk_ms: int = 3000
+    def call(self, callee: str, expect: int, talk_ms: int = 3000, media: bool = True
              ) -> subprocess.CompletedProcess:
-        return self.run(f"call-{callee}-{expect}", call_scenario(callee, expect, talk_ms))
+        return self.run(f"call-{callee}-{expect}",
+                        call_scenario(callee, expect, talk_ms, media))
 
     def error_log(self, name: str) -> str:
         path = self.folder / f"{name}.err"
@@ -173,3 +185,22 @@ def outcome(done: subprocess.CompletedProcess | subprocess.Popen, terminal: Term
     """What to show when a SIPp run did not go as its scenario says."""
     out = done.stdout if isinstance(done.stdout, str) else ""
     return f"exit {done.returncode}\n{out[-1500:]}\nerrors:\n{terminal.error_log(name)}"
+
+
+def point_to_point(caller: Terminal, callee: Terminal, talk_ms: int = 3000,
+                   media: bool = True, wait_s: float = 30) -> None:
+    """callee registers and takes the call that caller makes to its account; each SIPp
+    run must end as its scenario says."""
+    done = callee.register()
+    assert done.returncode == 0, outcome(done, callee, "register-200")
+    answering = callee.answer()
+    try:
+        time.sleep(0.5)
+        call = caller.call(callee.account, 200, talk_ms=talk_ms, media=media)
+        assert call.returncode == 0, outcome(call, caller, f"call-{callee.account}-200")
+        answering.wait(timeout=wait_s)
+        assert answering.returncode == 0, outcome(answering, callee, "answer")
+    finally:
+        if answering.poll() is None:
+            answering.kill()
+            answering.wait()

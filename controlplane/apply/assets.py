@@ -8,7 +8,10 @@ service's own config check (and a local run) finds them."""
 from __future__ import annotations
 
 import datetime as dt
+import grp
+import os
 import socket
+import stat
 from pathlib import Path
 
 from cryptography import x509
@@ -95,8 +98,33 @@ def state_dirs(root: Path) -> None:
         (root / name).mkdir(parents=True, exist_ok=True)
 
 
+# Private keys that a service reads as its own user (on the appliance): readable by that
+# user's group too. sofia refuses to start the SIP profile, UDP included, without its
+# agent.pem ("Bad WSS.PEM certificate").
+KEY_READERS = (("etc/vcbox/tls/agent.pem", "freeswitch"), (KEY, "turnserver"))
+
+
+def share_keys(root: Path) -> list[str]:
+    """Give each key of KEY_READERS to its service's group (0640); the keys changed."""
+    changed = []
+    for path, group in KEY_READERS:
+        target = root / path
+        try:
+            gid = grp.getgrnam(group).gr_gid
+            st = target.stat()
+        except (KeyError, OSError):  # service not installed, or no key yet
+            continue
+        if st.st_gid != gid or stat.S_IMODE(st.st_mode) != 0o640:
+            os.chown(target, -1, gid)
+            os.chmod(target, 0o640)
+            changed.append(path)
+    return changed
+
+
 def ensure(root: Path) -> None:
     self_signed_certificate(root)
+    if on_appliance(root):
+        share_keys(root)
     if not on_appliance(root):
         # On the appliance the packages made these (and own them).
         state_dirs(root)

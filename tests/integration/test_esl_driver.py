@@ -1,6 +1,12 @@
 """The FreeSWITCH event-socket client and FreeSWITCH's service actions (DESIGN D3, D4),
 against tests/esl_server.py: FreeSWITCH's inbound event socket as it speaks on the wire,
-made to misbehave where a real one would (dropped sockets, silence, slow replies)."""
+made to misbehave where a real one would (dropped sockets, silence, slow replies).
+
+A stand-in: a real FreeSWITCH cannot be made on demand to drop a socket inside a body, to
+accept and never greet, to answer late, or to refuse a reloadxml or a module reload, and
+these tests also read what went on the wire. The same client and driver against the
+real FreeSWITCH (api, auth, bgapi jobs, events, reloadxml, module reload, profile
+restart, restart of its process) are in test_freeswitch_real.py."""
 
 from __future__ import annotations
 

@@ -30,11 +30,14 @@ from typing import Any
 import pytest
 
 from controlplane.cdr import CdrInbox
-from controlplane.drivers.esl import Esl, EslAuthError
+from controlplane.config import Config
+from controlplane.drivers.esl import Esl, EslAuthError, EslEvent
+from controlplane.drivers.freeswitch import FreeSwitch
 from controlplane.drivers.processes import FREESWITCH_DIR, freeswitch_esl
-from tests.components import require
+from controlplane.drivers.services import ActionFailed
+from tests.components import locate, require
 from tests.license_keys import licensed_server
-from tests.sipp import Terminal, outcome
+from tests.sipp import Terminal, outcome, point_to_point
 
 FIXED_PORTS = (5060, 5061, 8021, 8089)
 DOMAIN_KEY = ("network", "domain")
@@ -229,19 +232,7 @@ def test_a_point_to_point_call_with_rtp_both_ways_and_its_cdr(box, tmp_path: Pat
                       5110, 16000)
     callee = terminal(box, tmp_path, "2011", create_account(box, "2011", "Callee"),
                       5111, 16100)
-    done = callee.register()
-    assert done.returncode == 0, outcome(done, callee, "register-200")
-    answering = callee.answer()
-    try:
-        time.sleep(0.5)
-        call = caller.call("2011", 200, talk_ms=3000)
-        assert call.returncode == 0, outcome(call, caller, "call-2011-200")
-        answering.wait(timeout=30)
-        assert answering.returncode == 0, outcome(answering, callee, "answer")
-    finally:
-        if answering.poll() is None:
-            answering.kill()
-            answering.wait()
+    point_to_point(caller, callee, talk_ms=3000)
     variables = cdr_of(box, "2010", "2011")["variables"]
     assert variables["last_app"] == "bridge"
     assert int(variables["billsec"]) >= 2
@@ -274,3 +265,92 @@ def test_the_terminal_models_of_the_guide_register(box, esl: Esl, tmp_path: Path
     regs = esl.api("sofia status profile internal reg")
     for agent in TERMINAL_MODELS:
         assert f"Agent:      \t{agent}\n" in regs or agent in regs, (agent, regs)
+
+
+# -- the ESL client and the driver's verbs against the real event socket ------------------
+
+def wait_for(predicate, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_events_and_background_jobs_come_from_the_real_event_socket(
+        box, root: Path, tmp_path: Path) -> None:
+    """What tests/esl_server.py imitates, from FreeSWITCH itself: a bgapi job's result as
+    BACKGROUND_JOB, and sofia::register when a terminal registers (its user agent and
+    contact as sent)."""
+    client = freeswitch_esl(root, timeout=5.0)
+    try:
+        seen: list[EslEvent] = []
+        client.on_event("BACKGROUND_JOB", seen.append)
+        client.on_event("sofia::register", seen.append)
+        client.subscribe("BACKGROUND_JOB sofia::register")
+        job = client.bgapi("version")
+        wait_for(lambda: any(e.name == "BACKGROUND_JOB" for e in seen))
+        done = next(e for e in seen if e.name == "BACKGROUND_JOB")
+        assert done["Job-UUID"] == job
+        assert done.body.startswith("FreeSWITCH Version 1.10.12")
+        sipp_register(box, tmp_path, "2030", create_account(box, "2030", "Events"), 200)
+        wait_for(lambda: any(e.name == "sofia::register" for e in seen))
+        register = next(e for e in seen if e.name == "sofia::register")
+        assert register["from-user"] == "2030"
+        assert register["user-agent"] == "Yealink VC400 63.345.0.10"
+        assert register["profile-name"] == "internal"
+    finally:
+        client.close()
+
+
+def test_the_drivers_verbs_against_the_real_freeswitch(box, root: Path, esl: Esl) -> None:
+    config = Config(data_dir=box.data, root=root)
+    driver = FreeSwitch(config, freeswitch_esl(root), locate("freeswitch"))
+    assert driver.run("reloadxml") == "reloadxml: +OK [Success]"
+    assert driver.run("reload", "mod_json_cdr").startswith("reload mod_json_cdr: +OK")
+    assert esl.api("module_exists mod_json_cdr").strip() == "true"
+    with pytest.raises(ActionFailed, match="not a module name"):
+        driver.run("reload", "mod_x; fsctl shutdown")
+    assert driver.status() == "ok"
+    driver.esl.close()
+
+
+def test_a_broken_rendered_file_is_refused_before_freeswitch_reads_it(
+        box, root: Path, esl: Esl) -> None:
+    config = Config(data_dir=box.data, root=root)
+    driver = FreeSwitch(config, freeswitch_esl(root), locate("freeswitch"))
+    vars_xml = root / FREESWITCH_DIR / "vars.xml"
+    good = vars_xml.read_bytes()
+    try:
+        vars_xml.write_text("<include><X-PRE-PROCESS cmd=\"set\" data=\"a=b\"/>")
+        with pytest.raises(ActionFailed, match=r"config check: vars\.xml"):
+            driver.run("reloadxml")
+    finally:
+        vars_xml.write_bytes(good)
+    assert driver.run("reloadxml") == "reloadxml: +OK [Success]"
+    driver.esl.close()
+
+
+def test_a_restart_class_change_restarts_freeswitch_and_the_link_comes_back(
+        box, esl: Esl) -> None:
+    """P4: the IVR RTP range is read at start only: saving it restarts the FreeSWITCH
+    process the control plane runs, and the control plane's event socket link
+    reconnects."""
+    client = box.client()
+    client.login()
+    before = client.get("/api/v1/settings/ports").json()
+    uuid = esl.api("global_getvar core_uuid").strip()
+    try:
+        res = client.put("/api/v1/settings/ports", json={
+            "ivr": {"min": 30000, "max": 36999}, "confirm": True})
+        assert res.status_code == 200, res.text
+        assert esl.api("global_getvar core_uuid").strip() != uuid  # a new process
+        status = client.get("/api/v1/status").json()["components"]["freeswitch"]
+        assert status == {"status": "ok"}
+        # The control plane's own link is back: an account change reaches FreeSWITCH.
+        password = create_account(box, "2040", "After restart")
+        assert esl.api("user_exists id 2040 " + settings(box, "network")["domain"]
+                       ).strip() == "true", password
+    finally:
+        res = client.put("/api/v1/settings/ports", json={
+            "ivr": before["ivr"], "confirm": True})
+        assert res.status_code == 200, res.text

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.components import require
+from tests.components import freeswitch_debs, require
 from tests.conftest import REPO, free_port, stop_group
 from tests.release_builder import builder
 
@@ -30,7 +30,16 @@ ACCEPT_ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 def image_sources() -> list[Path]:
     """Every file the image is made of: the release bundle's files and the build script."""
     files = [REPO / rel for rel in builder.collect(REPO)]
-    return files + [REPO / "image" / "build.sh", REPO / "image" / "release.py"]
+    return files + [REPO / "image" / "build.sh", REPO / "image" / "release.py",
+                    *sorted(freeswitch_debs().glob("*.deb"))]
+
+
+def free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def image_path() -> Path:
@@ -87,11 +96,13 @@ def appliance_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @dataclass
 class Appliance:
-    """A booted image: its web port (guest 80) and TURN port (guest 3478) on 127.0.0.1."""
+    """A booted image: its web port (guest 80), TURN port (guest 3478) and SIP port (guest
+    UDP 5060) on 127.0.0.1."""
 
     proc: subprocess.Popen
     http_port: int
     turn_port: int
+    sip_port: int
     serial: Path
     boot_seconds: float = 0.0
 
@@ -127,10 +138,12 @@ class Appliance:
                     f"serial console:\n{self.serial_tail()}")
 
 
-def qemu_command(overlay: Path, serial: Path, http_port: int, turn_port: int) -> list[str]:
+def qemu_command(overlay: Path, serial: Path, http_port: int, turn_port: int,
+                 sip_port: int) -> list[str]:
     # TCG: this host's KVM hangs a stock kernel (DESIGN D9). Only 127.0.0.1 is forwarded.
     forwards = (f"hostfwd=tcp:127.0.0.1:{http_port}-:80,"
-                f"hostfwd=tcp:127.0.0.1:{turn_port}-:3478")
+                f"hostfwd=tcp:127.0.0.1:{turn_port}-:3478,"
+                f"hostfwd=udp:127.0.0.1:{sip_port}-:5060")
     return ["qemu-system-x86_64", "-accel", "tcg", "-m", "2048", "-smp", "2",
             "-nodefaults", "-display", "none", "-no-reboot",
             "-serial", f"file:{serial}",
@@ -148,13 +161,13 @@ def appliance(appliance_image: Path, tmp_path_factory: pytest.TempPathFactory
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(appliance_image),
                     "-F", "raw", str(overlay)], check=True, timeout=60)
     serial = work / "serial.log"
-    http_port, turn_port = free_port(), free_port()
+    http_port, turn_port, sip_port = free_port(), free_port(), free_udp_port()
     started = time.monotonic()
     with open(work / "qemu.log", "wb") as qemu_log:
-        proc = subprocess.Popen(qemu_command(overlay, serial, http_port, turn_port),
+        proc = subprocess.Popen(qemu_command(overlay, serial, http_port, turn_port, sip_port),
                                 stdin=subprocess.DEVNULL, stdout=qemu_log,
                                 stderr=subprocess.STDOUT)
-    vm = Appliance(proc, http_port, turn_port, serial)
+    vm = Appliance(proc, http_port, turn_port, sip_port, serial)
     try:
         vm.wait_for_wizard(BOOT_TIMEOUT_S)
         vm.boot_seconds = time.monotonic() - started
