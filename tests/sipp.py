@@ -117,6 +117,26 @@ def answer_scenario() -> str:
             + "</scenario>\n")
 
 
+def ring_scenario() -> str:
+    """A registered device that rings (180) and is cancelled: another device of the same
+    account took the call (200 to the CANCEL, 487 to the INVITE, its ACK)."""
+    tag = "[last_To:];tag=[pid]SIPpRing[call_number]"
+    return (_HEAD + '<scenario name="ring">\n'
+            + '  <recv request="INVITE" crlf="true">\n    <action>\n'
+            + '      <ereg regexp="([0-9]+)" search_in="hdr" header="CSeq:" '
+            + 'assign_to="cseq"/>\n    </action>\n  </recv>\n'
+            + _send(["SIP/2.0 180 Ringing", "[last_Via:]", "[last_From:]", tag,
+                     "[last_Call-ID:]", "[last_CSeq:]", "Content-Length: 0"], retrans=False)
+            + '  <recv request="CANCEL"/>\n'
+            + _send(["SIP/2.0 200 OK", "[last_Via:]", "[last_From:]", tag, "[last_Call-ID:]",
+                     "[last_CSeq:]", "Content-Length: 0"], retrans=False)
+            + _send(["SIP/2.0 487 Request Terminated", "[last_Via:]", "[last_From:]", tag,
+                     "[last_Call-ID:]", "CSeq: [$cseq] INVITE", "Content-Length: 0"])
+            + '  <recv request="ACK"/>\n'
+            + '  <Reference variables="cseq"/>\n'
+            + "</scenario>\n")
+
+
 @dataclass
 class Terminal:
     """One SIP device of an account: its SIPp runs share its local SIP and media ports."""
@@ -169,6 +189,11 @@ class Terminal:
         return subprocess.Popen(self.argv("answer", answer_scenario(), *extra),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 cwd=self.folder)
+
+    def ring(self) -> subprocess.Popen:
+        """Start ringing for one call that another device takes; wait() for the outcome."""
+        return subprocess.Popen(self.argv("ring", ring_scenario()), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=self.folder)
 
     def call(self, callee: str, expect: int, talk_ms: int = 3000, media: bool = True
              ) -> subprocess.CompletedProcess:

@@ -158,19 +158,37 @@ class FreeSwitch:
             self.sleep(min(int(young.group(1)), 10) + 0.2)
             out = self._api("profile_restart", command)
         words = out.strip()
+        if words.startswith(f"Invalid Profile [{PROFILE}]"):
+            return self._profile_start(words)
         reload = re.search(r"Reload XML \[([^\]]*)\]", words)
         if f"restarting: {PROFILE}" not in words or (reload and reload.group(1) != "Success"):
             raise ActionFailed(self.name, "profile_restart", words or "no answer text")
         self._wait_profile_running()
         return f"{command}: " + "; ".join(words.splitlines())
 
+    def _profile_start(self, restart_answer: str) -> str:
+        """The profile is not there (it could not start on the files before, e.g. on a
+        port another program holds): read the files again and start it."""
+        reload = self._api("profile_restart", "reloadxml")
+        if "[Success]" not in reload:
+            raise ActionFailed(self.name, "profile_restart", reload.strip())
+        command = f"sofia profile {PROFILE} start"
+        out = self._api("profile_restart", command).strip()
+        try:
+            self._wait_profile_running()
+        except ActionFailed as exc:
+            raise ActionFailed(self.name, "profile_restart",
+                               f"{restart_answer}; {command}: {out}; {exc.output}") from exc
+        return f"{command}: {out}"
+
     def _wait_profile_running(self) -> None:
         deadline = time.monotonic() + PROFILE_UP_S
         while not profile_running(self._api("profile_restart", "sofia status")):
             if time.monotonic() + self.poll_s > deadline:
                 raise ActionFailed(self.name, "profile_restart",
-                                   f"profile {PROFILE} restarted but is not running after "
-                                   f"{PROFILE_UP_S:g} s")
+                                   f"SIP profile {PROFILE} is not running "
+                                   f"{PROFILE_UP_S:g} s after its restart (a port it cannot "
+                                   "take, or an address not on this host)")
             self.sleep(self.poll_s)
 
     def _reload(self, module: str) -> str:

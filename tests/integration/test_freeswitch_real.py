@@ -354,3 +354,43 @@ def test_a_restart_class_change_restarts_freeswitch_and_the_link_comes_back(
         res = client.put("/api/v1/settings/ports", json={
             "ivr": before["ivr"], "confirm": True})
         assert res.status_code == 200, res.text
+
+
+def test_a_port_freeswitch_cannot_take_is_refused_and_nothing_changes(box, root: Path,
+                                                                      esl: Esl) -> None:
+    """A SIP port another program holds: the internal profile does not come up on it, the
+    change fails with that reason, the files go back and FreeSWITCH runs as before."""
+    client = box.client()
+    client.login()
+    profile = root / FREESWITCH_DIR / "sip_profiles" / "internal.xml"
+    before_file = profile.read_bytes()
+    before = settings(box, "services")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("127.0.0.1", 5090))
+        res = client.put("/api/v1/settings/services", json={"sip_port": 5090, "confirm": True})
+    assert res.status_code == 502, res.text
+    assert res.json()["error_id"] == "apply_failed"
+    assert "internal" in res.json()["message"], res.json()
+    assert settings(box, "services") == before
+    assert profile.read_bytes() == before_file
+    wait_for(lambda: re.search(rf"sip:mod_sofia@127\.0\.0\.1:{before['sip_port']}\s+RUNNING",
+                               esl.api("sofia status")) is not None, timeout=30)
+
+
+def test_a_call_rings_every_registered_device_of_the_account(box, tmp_path: Path) -> None:
+    """Two devices of the callee ring; one answers, the other is cancelled."""
+    callee_password = create_account(box, "2051", "Two desks")
+    caller = terminal(box, tmp_path, "2050", create_account(box, "2050", "Ringer"), 5150)
+    desk = terminal(box, tmp_path, "2051", callee_password, 5151, 16200)
+    room = terminal(box, tmp_path, "2051", callee_password, 5152, 16300)
+    done = room.register()
+    assert done.returncode == 0, outcome(done, room, "register-200")
+    ringing = room.ring()
+    try:
+        point_to_point(caller, desk, talk_ms=1000, media=False)
+        ringing.wait(timeout=30)
+        assert ringing.returncode == 0, outcome(ringing, room, "ring")
+    finally:
+        if ringing.poll() is None:
+            ringing.kill()
+            ringing.wait()
