@@ -1,7 +1,12 @@
 """The mod_xml_curl gateway (SPEC §9, DESIGN D4) through the real server, asked exactly the
 way FreeSWITCH asks: the a1-hash of the password the API handed out, "not found" for
-anything else, loopback and HTTP basic credentials only, and the directory cache flushed
-over ESL (a protocol-faithful event socket on 127.0.0.1:8021) after an edit and a delete."""
+anything else, loopback and HTTP basic credentials only, the dialplan answered live, and
+the directory cache flushed over ESL after an edit and a delete.
+
+The event socket here is a stand-in (tests/esl_server.py on 127.0.0.1:8021): it records the
+flush commands, which a real FreeSWITCH does not show. The same gateway asked by the real
+FreeSWITCH (digest REGISTERs, user_exists, calls routed by the live dialplan, a reset
+password in force at once) is in test_freeswitch_real.py."""
 
 from __future__ import annotations
 

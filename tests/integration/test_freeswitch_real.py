@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ import pytest
 
 from controlplane.cdr import CdrInbox
 from controlplane.config import Config
-from controlplane.drivers.esl import Esl, EslAuthError, EslEvent
+from controlplane.drivers.esl import Esl, EslAuthError, EslError, EslEvent, EslReplyError
 from controlplane.drivers.freeswitch import FreeSwitch
 from controlplane.drivers.processes import FREESWITCH_DIR, freeswitch_esl
 from controlplane.drivers.services import ActionFailed
@@ -394,3 +395,39 @@ def test_a_call_rings_every_registered_device_of_the_account(box, tmp_path: Path
         if ringing.poll() is None:
             ringing.kill()
             ringing.wait()
+
+
+def test_the_clients_wire_handling_against_the_real_event_socket(root: Path) -> None:
+    """The protocol points tests/esl_server.py also checks, from FreeSWITCH itself: bodies
+    read by byte length (UTF-8), -ERR answers with FreeSWITCH's own words, a command that
+    would smuggle a second one refused before sending, many threads on one link each
+    getting their own answer, and close ending the link."""
+    client = freeswitch_esl(root, timeout=5.0)
+    try:
+        text = "会议室 ✓ ünïcode"
+        assert client.api(f"eval {text}").strip() == text
+        assert client.api("eval ascii").strip() == "ascii"  # the stream stays in step
+        with pytest.raises(EslReplyError) as info:
+            client.api("no_such_thing now")
+        assert info.value.reason.startswith("-ERR no_such_thing Command not found")
+        with pytest.raises(EslError, match="single line"):
+            client.api("eval x\n\napi fsctl shutdown")
+        assert client.api("eval still-up").strip() == "still-up"
+        wrong: list[str] = []
+
+        def worker(n: int) -> None:
+            for i in range(20):
+                got = client.api(f"eval {n}-{i}-✓").strip()
+                if got != f"{n}-{i}-✓":
+                    wrong.append(f"{n}-{i}: {got}")
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert wrong == []
+    finally:
+        client.close()
+    with pytest.raises(EslError):
+        client.api("status")
