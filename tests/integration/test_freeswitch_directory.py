@@ -361,23 +361,3 @@ def test_form_fields_takes_whole_names_and_the_first_occurrence() -> None:
     assert fields == {"user": "1001", "domain": "a@b.c", "section": "directory",
                       "key_value": "k v"}
     assert form_fields(b"") == {}
-
-
-def dialplan_form(number: str, context: str = "default") -> list[tuple[str, str]]:
-    """What mod_xml_curl posts for a call's dialplan (its channel's headers)."""
-    return [("hostname", "vcbox"), ("section", "dialplan"), ("tag_name", ""),
-            ("key_name", ""), ("key_value", ""), ("Event-Name", "REQUEST_PARAMS"),
-            ("Caller-Context", context), ("Caller-Destination-Number", number),
-            ("Hunt-Context", context), ("Hunt-Destination-Number", number),
-            ("variable_sip_from_user", "1001")]
-
-
-def test_the_dialplan_is_answered_live_from_the_accounts(gw: Gateway) -> None:
-    create(gw, "1001", "Alice")
-    doc = parse(gw.post(dialplan_form("1001")))
-    bridge = [a.get("data") for a in doc.iter("action") if a.get("application") == "bridge"]
-    assert bridge == [f"user/1001@{DOMAIN}"]
-    for form in (dialplan_form("1002"), dialplan_form("1001", context="public")):
-        doc = parse(gw.post(form))
-        assert [(a.get("application"), a.get("data")) for a in doc.iter("action")] == [
-            ("respond", "404 Not Found")]
