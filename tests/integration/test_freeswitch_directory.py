@@ -3,19 +3,23 @@ way FreeSWITCH asks: the a1-hash of the password the API handed out, "not found"
 anything else, loopback and HTTP basic credentials only, the dialplan answered live, and
 the directory cache flushed over ESL after an edit and a delete.
 
-The event socket here is a stand-in (tests/esl_server.py on 127.0.0.1:8021): it records the
-flush commands, which a real FreeSWITCH does not show. The same gateway asked by the real
-FreeSWITCH (digest REGISTERs, user_exists, calls routed by the live dialplan, a reset
-password in force at once) is in test_freeswitch_real.py."""
+The gateway is asked here with FreeSWITCH's exact forms (field order, repeated names, keep-
+alive) and no FreeSWITCH runs: the same gateway asked by the real FreeSWITCH (digest
+REGISTERs, user_exists, calls routed by the live dialplan, a reset password in force at
+once, a deleted account refused) is in test_freeswitch_real.py. One test keeps the stand-in
+event socket (tests/esl_server.py): which flush commands the control plane sends is not
+something a real FreeSWITCH shows (it answers +OK and logs nothing)."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -102,9 +106,9 @@ def user_call_form(user: str, domain: str = DOMAIN) -> list[tuple[str, str]]:
 @dataclass
 class Gateway:
     server: Server
-    esl: EslServer
     password: str      # xml_curl_password
     admin: Client
+    esl: EslServer | None = None
 
     def post(self, form: list[tuple[str, str]], auth: tuple[str, str] | None = None,
              headers: dict[str, str] | None = None) -> requests.Response:
@@ -126,12 +130,10 @@ def port_free(port: int) -> bool:
     return True
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    if not port_free(ESL_PORT):
-        pytest.skip(f"127.0.0.1:{ESL_PORT} is taken: the stand-in FreeSWITCH event socket "
-                    "cannot listen where the control plane looks for it")
-    folder = tmp_path_factory.mktemp("xml_curl")
+@contextmanager
+def gateway_server(folder: Path, stand_in: bool) -> Iterator[Gateway]:
+    """A licensed server with an administrator; with stand_in, the stand-in event socket
+    listens where the control plane looks for FreeSWITCH's."""
     keys = make_keys(folder)
     srv = make_server(folder, vcbox_directory_port=str(free_port()), **keys.env)
     # The appliance's secrets first, so that the stand-in event socket is up (with the
@@ -140,18 +142,27 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     docs = Documents(srv.data / "documents.json")
     shared = secrets.ensure(docs)
     docs.close()
-    with EslServer(password=shared["esl_password"], port=ESL_PORT) as esl:
-        esl.responses["xml_flush_cache"] = "+OK\n"
+    with contextlib.ExitStack() as stack:
+        esl = None
+        if stand_in:
+            assert port_free(ESL_PORT), f"127.0.0.1:{ESL_PORT} is taken by something else"
+            esl = stack.enter_context(EslServer(password=shared["esl_password"],
+                                                port=ESL_PORT))
+            esl.responses["xml_flush_cache"] = "+OK\n"
         srv.start()
-        try:
-            create_admin(srv.url)
-            admin = srv.client()
-            admin.cookies.set("vcbox_lang", "en")
-            assert admin.login().status_code == 200
-            activate(admin, keys)
-            yield Gateway(srv, esl, shared["xml_curl_password"], admin)
-        finally:
-            srv.stop()
+        stack.callback(srv.stop)
+        create_admin(srv.url)
+        admin = srv.client()
+        admin.cookies.set("vcbox_lang", "en")
+        assert admin.login().status_code == 200
+        activate(admin, keys)
+        yield Gateway(srv, shared["xml_curl_password"], admin, esl)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    with gateway_server(tmp_path_factory.mktemp("xml_curl"), stand_in=False) as gw:
+        yield gw
 
 
 @pytest.fixture
@@ -253,26 +264,36 @@ def test_credentials_and_loopback_are_required(gw: Gateway) -> None:
     assert gw.post(form, headers={"X-Real-IP": "127.0.0.1"}).status_code == 200
 
 
-def test_edit_and_delete_flush_freeswitchs_cache(gw: Gateway) -> None:
+@pytest.fixture
+def flushing(tmp_path: Path) -> Iterator[Gateway]:
+    with gateway_server(tmp_path, stand_in=True) as gw:
+        yield gw
+
+
+def test_edit_and_delete_flush_freeswitchs_cache(flushing: Gateway) -> None:
+    """Against the stand-in event socket: it records the commands (the real one shows no
+    trace of a flush)."""
+    gw, esl = flushing, flushing.esl
+    assert esl is not None
     create(gw, "1001", "Alice")
     create(gw, "1002", "Bob")
-    before = len(gw.esl.received())
+    before = len(esl.received())
     res = gw.admin.put("/api/v1/accounts/1001", json={"name": "Alice Wang"})
     assert res.status_code == 200, res.text
     flush = f"api xml_flush_cache id 1001 {DOMAIN}"
-    gw.esl.wait_for(lambda c: c == flush and gw.esl.received().count(flush) >= 2)
+    esl.wait_for(lambda c: c == flush and esl.received().count(flush) >= 2)
     user = user_of(parse(gw.post(sip_auth_form("1001"))))
     assert variables_of(user)["effective_caller_id_name"] == "Alice Wang"
 
     res = gw.admin.delete("/api/v1/accounts/1001")
     assert res.json() == {"deleted": ["1001"]}
-    gw.esl.wait_for(lambda c: gw.esl.received().count(flush) >= 3)
+    esl.wait_for(lambda c: esl.received().count(flush) >= 3)
     assert is_not_found(gw.post(sip_auth_form("1001")))
     # A batch delete flushes each account.
     gw.admin.post("/api/v1/accounts/delete", json={"accounts": ["1002"]})
-    gw.esl.wait_for(f"api xml_flush_cache id 1002 {DOMAIN}")
+    esl.wait_for(f"api xml_flush_cache id 1002 {DOMAIN}")
     assert is_not_found(gw.post(sip_auth_form("1002")))
-    flushed = [c for c in gw.esl.received()[before:] if "xml_flush_cache" in c]
+    flushed = [c for c in esl.received()[before:] if "xml_flush_cache" in c]
     assert flushed.count(flush) == 2 and flushed.count(
         f"api xml_flush_cache id 1002 {DOMAIN}") == 1
 

@@ -19,8 +19,12 @@ one module-scoped instance, the tests in order.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -32,11 +36,19 @@ import pytest
 
 from controlplane.cdr import CdrInbox
 from controlplane.config import Config
-from controlplane.drivers.esl import Esl, EslAuthError, EslError, EslEvent, EslReplyError
+from controlplane.drivers.esl import (
+    Esl,
+    EslAuthError,
+    EslError,
+    EslEvent,
+    EslReplyError,
+    EslUnreachable,
+)
 from controlplane.drivers.freeswitch import FreeSwitch
 from controlplane.drivers.processes import FREESWITCH_DIR, freeswitch_esl
 from controlplane.drivers.services import ActionFailed
 from tests.components import locate, require
+from tests.conftest import REPO
 from tests.license_keys import licensed_server
 from tests.sipp import Terminal, outcome, point_to_point
 
@@ -431,3 +443,101 @@ def test_the_clients_wire_handling_against_the_real_event_socket(root: Path) -> 
         client.close()
     with pytest.raises(EslError):
         client.api("status")
+
+
+def esl_like_the_control_planes(root: Path, **kw: float) -> Esl:
+    probe = freeswitch_esl(root)
+    return Esl(probe.host, probe.port, probe.password, **{"timeout": 5.0, **kw})
+
+
+def ports_put(box, ivr: dict[str, int]) -> None:
+    client = box.client()
+    client.login()
+    res = client.put("/api/v1/settings/ports", json={"ivr": ivr, "confirm": True})
+    assert res.status_code == 200, res.text
+
+
+def test_a_link_made_while_freeswitch_is_down_comes_up_with_it(box, root: Path,
+                                                               esl: Esl) -> None:
+    """DESIGN D3 with the real FreeSWITCH stopped and started again: while it is down the
+    client fails fast (no hang) and keeps its subscription; once FreeSWITCH is up it
+    connects by itself and the subscribed events arrive; after another restart it
+    reconnects and subscribes again."""
+    before = settings(box, "ports")["ivr"]
+    with contextlib.suppress(EslError):  # the link may drop before the answer
+        esl.api("fsctl shutdown")
+    wait_for(lambda: not port_taken(8021))
+    client = esl_like_the_control_planes(root, backoff_min=0.05, backoff_max=0.4)
+    links: list[str] = []
+    jobs: list[EslEvent] = []
+    client.on_event("esl::connected", lambda e: links.append("up"))
+    client.on_event("esl::disconnected", lambda e: links.append("down"))
+    client.on_event("BACKGROUND_JOB", jobs.append)
+    try:
+        started = time.monotonic()
+        for _ in range(2):
+            with pytest.raises(EslUnreachable):
+                client.api("status")
+        assert time.monotonic() - started < 1.0
+        client.subscribe("BACKGROUND_JOB")  # no error while down: kept for later
+        # A restart-class change (P4) brings FreeSWITCH back up: the apply restarts it.
+        ports_put(box, {"min": before["min"], "max": before["max"] - 1})
+        wait_for(lambda: client.connected, timeout=3)
+        job = client.bgapi("version")
+        wait_for(lambda: any(e["Job-UUID"] == job for e in jobs), timeout=5)
+        # And back to the old range: FreeSWITCH restarts once more, the link follows.
+        ports_put(box, before)
+        wait_for(lambda: links[-1:] == ["up"] and links.count("up") == 2, timeout=10)
+        job = client.bgapi("version")
+        wait_for(lambda: any(e["Job-UUID"] == job for e in jobs), timeout=5)
+        assert links == ["up", "down", "up"]
+    finally:
+        client.close()
+        if settings(box, "ports")["ivr"] != before:
+            ports_put(box, before)
+
+
+GEVENT_CLIENT = """
+from gevent import monkey
+monkey.patch_all()
+import json, sys, time
+import gevent
+from controlplane.drivers.esl import Esl
+
+host, port, password = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+esl = Esl(host, port, password, timeout=5.0)
+out, jobs = {}, []
+esl.on_event("BACKGROUND_JOB", lambda e: 1 / 0)
+esl.on_event("BACKGROUND_JOB", lambda e: jobs.append(e["Job-UUID"]))
+esl.subscribe("BACKGROUND_JOB")
+out["body"] = esl.api("eval 会议室 ✓").strip()
+ticks = []
+ticker = gevent.spawn(lambda: [ticks.append(gevent.sleep(0.05)) for _ in range(10)])
+started = time.monotonic()
+esl.api("msleep 1000")
+out["waited"] = round(time.monotonic() - started, 2)
+out["ticks_while_waiting"] = len(ticks)
+job = esl.bgapi("version")
+deadline = time.monotonic() + 5
+while job not in jobs and time.monotonic() < deadline:
+    gevent.sleep(0.02)
+out["job_event"] = job in jobs
+esl.close()
+print(json.dumps(out), flush=True)
+"""
+
+
+def test_the_client_under_gevent_against_the_real_event_socket(root: Path) -> None:
+    """The web server runs with gevent.monkey.patch_all(): there, the client gets the real
+    FreeSWITCH's answers and events, other greenlets run while a command waits
+    (msleep 1000 on FreeSWITCH's side), and a failing event handler stops nothing."""
+    probe = freeswitch_esl(root)
+    proc = subprocess.run(
+        [sys.executable, "-c", GEVENT_CLIENT, probe.host, str(probe.port), probe.password],
+        cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["body"] == "会议室 ✓"
+    assert 1.0 <= out["waited"] < 2.0 and out["ticks_while_waiting"] == 10
+    assert out["job_event"] is True
+    assert "ZeroDivisionError" in proc.stderr  # logged; the next handler still ran
