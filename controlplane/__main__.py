@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from controlplane import __version__
-from controlplane.config import Config
+from controlplane.config import Config, prompts_dir_from
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     from controlplane import maintenance
 
     maintenance.add_parser(sub)
+    from controlplane import prompts
+
+    prompts.add_parser(sub, prompts_dir_from())
     upgrade = sub.add_parser("upgrade", help="install a release bundle into the releases "
                              "dir (refusing a downgrade) and optionally activate it")
     upgrade.add_argument("--bundle", type=Path, required=True, help="vcbox-<version>.tar.gz")
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "upgrade":
         return upgrade_command(args)
+    if args.command == "prompts":
+        return args.run(args)
     config = Config.from_env()
     if args.command == "serve":
         from controlplane.server import serve

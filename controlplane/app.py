@@ -19,6 +19,8 @@ from controlplane.drivers import freeswitch
 from controlplane.drivers.esl import Esl, EslError
 from controlplane.license import Licenses
 from controlplane.mail import Mailer
+from controlplane.meeting_runner import MeetingRunner
+from controlplane.meetings import Meetings
 from controlplane.oplog import OperationLog
 from controlplane.rooms import Rooms
 from controlplane.settings import Settings
@@ -43,6 +45,8 @@ class Services:
     rooms: Rooms
     esl: Esl
     cdrs: CdrInbox
+    meetings: Meetings
+    runner: MeetingRunner
     started: float = field(default_factory=time.time)
 
     @classmethod
@@ -58,6 +62,14 @@ class Services:
         accounts = Accounts(docs, settings, licenses, mailer)
         rooms = Rooms(docs, accounts)
         accounts.on_delete.append(rooms.unbind_accounts)
+
+        def access_numbers() -> tuple[str, ...]:
+            return (settings.value("call", "ivr_number"),
+                    settings.value("call", "meet_now_number"))
+
+        meetings = Meetings(docs, accounts, rooms, zone=licenses.zone,
+                            reserved=access_numbers)
+        accounts.on_delete.append(meetings.drop_accounts)
         esl = Esl("127.0.0.1", 8021, secrets.ensure(docs)["esl_password"])
         applier = Applier(config, docs, settings, log)
         applier.drivers.update(freeswitch.drivers(config, applier.state, esl))
@@ -98,9 +110,16 @@ class Services:
             rooms=rooms,
             esl=esl,
             cdrs=CdrInbox(config.data_dir),
+            meetings=meetings,
+            runner=MeetingRunner(
+                meetings, esl,
+                bound_account=lambda room_id: (rooms.find(room_id) or {}).get(
+                    "bound_account", ""),
+                domain=lambda: settings.value("network", "domain")),
         )
 
     def close(self) -> None:
+        self.runner.stop()
         self.esl.close()
         self.history.close()
         self.docs.close()

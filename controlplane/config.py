@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _int_env(env: dict[str, str], name: str, default: int) -> int:
@@ -86,3 +89,13 @@ class Config:
             directory_port=_int_env(env, "VCBOX_DIRECTORY_PORT", 8089),
             license_pubkey=env.get("VCBOX_LICENSE_PUBKEY", ""),
         )
+
+
+def prompts_dir_from(env: Mapping[str, str] | None = None) -> Path:
+    """Where the IVR prompts are made (controlplane/prompts.py) for local mode's FreeSWITCH
+    to play, which links them under ROOT: VCBOX_PROMPTS, default <repo>/.cache/prompts
+    (scripts/setup.sh makes them there). Read at each FreeSWITCH start, which is given
+    ROOT only: not a Config field."""
+    env = os.environ if env is None else env
+    value = env.get("VCBOX_PROMPTS")
+    return Path(value).resolve() if value else REPO / ".cache" / "prompts"

@@ -1,27 +1,81 @@
 """FreeSWITCH's dialplan, answered live over mod_xml_curl (DESIGN D4): what a dialled
-number does, decided at call time from the store (no reloadxml when an account changes).
+number does, decided at call time from the store (no reloadxml when an account or a
+meeting changes).
 
-- A 4-digit account number (E2) in the "default" context (the context the directory gives
-  every authenticated account) rings all of that account's registered devices
-  (`user/<account>@<domain>`: the directory's dial-string reaches each contact). An
-  account with no registered device answers 480 Temporarily Unavailable; a busy or
-  declining callee gives its own answer (486, 603) through the bridge's cause.
-- Anything else is answered 404 Not Found.
+In the "default" context (the one the directory gives every authenticated account):
+- a 4-digit account number (E2) rings all of that account's registered devices
+  (`user/<account>@<domain>`); no registered device: 480 Temporarily Unavailable; a busy
+  or declining callee gives its own answer (486, 603) through the bridge's cause;
+- a meeting ID (Q3) joins that meeting's conference; `ID**password` joins without the
+  password prompt when the password is right; a wrong or missing one gets the prompt
+  (mod_conference's pin prompt: 3 tries, then goodbye);
+- the IVR access number asks for a meeting ID (# ends it) and transfers to the "vcbox_ivr"
+  context as `m<digits>`, answered here again: a meeting joins as above, anything else
+  is "not valid" and asked again, 3 tries in all;
+- the Meet Now number starts an instant meeting of the caller and tells its new ID;
+- anything else is answered 404 Not Found.
+
+Before a meeting is joined: without a valid license the caller hears that the service is
+not licensed (L4); a scheduled meeting before start - early join (C4) tells its start
+time, after its end that it has ended; over the licensed concurrency (calls counted by
+FreeSWITCH's limit) the call is answered without video (audio-only, L4). Prompts come from
+vcbox's own files (controlplane.prompts) in the C5 language.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from controlplane import meetings as mtg
+
 CONTEXT = "default"
+IVR_CONTEXT = "vcbox_ivr"
+# Where FreeSWITCH's limit sends a call over the licensed concurrency (L4): "a<dialled>".
+AUDIO_CONTEXT = "vcbox_audio"
+# FreeSWITCH counts the calls (mod_hash's limit, released at hangup): every meeting
+# participant and every P2P call's caller is one; max -1 counts without a limit.
+LIMIT = "hash vcbox calls"
+IVR_TRIES = 3
 # Bridge failures after which the call goes on to the 480 below; other causes (busy,
 # declined) end the call with the callee's own answer.
 UNREACHABLE_CAUSES = "USER_NOT_REGISTERED,SUBSCRIBER_ABSENT,NO_USER_RESPONSE"
+# Audio-only calls (over the licensed concurrency): the answer offers these codecs only.
+AUDIO_CODECS = "OPUS,G722,PCMA,PCMU"
+# mod_conference profiles (conference.conf.xml) by meeting layout.
+PROFILES = {"equal": "default", "1+n": "one_plus_n"}
+PIN_SEPARATOR = "**"
+
+Actions = list[tuple[str, str]]
 
 
-def _document(context: str, name: str, destination: str, actions: list[tuple[str, str]]
-              ) -> str:
+@dataclass(frozen=True)
+class Call:
+    """One dialplan lookup: what was dialled, where, by whom."""
+
+    context: str
+    destination: str
+    caller: str = ""   # the authenticated account (variable_user_name)
+    tries: int = 0     # IVR attempts so far (variable_vcbox_tries)
+
+
+@dataclass
+class Site:
+    """What routing reads from the rest of the control plane."""
+
+    domain: Callable[[], str]
+    is_account: Callable[[str], bool]
+    find_meeting: Callable[[str], Mapping[str, Any] | None] = lambda _id: None
+    call_settings: Callable[[], Mapping[str, Any]] = dict
+    licensed_calls: Callable[[], int] = lambda: 0   # 0: no valid license
+    now: Callable[[], dt.datetime] = dt.datetime.now
+    start_instant: Callable[[str], Mapping[str, Any]] | None = None
+
+
+def _document(context: str, name: str, destination: str, actions: Actions) -> str:
     body = "".join(f"          <action application={quoteattr(app)} data={quoteattr(data)}/>\n"
                    for app, data in actions)
     return (
@@ -46,15 +100,131 @@ def _literal(text: str) -> str:
     return "".join("\\" + c if not c.isalnum() else c for c in text)
 
 
-def route(context: str, destination: str, domain: str,
-          is_account: Callable[[str], bool]) -> str:
-    """The dialplan document for one call: `destination` dialled in `context`."""
-    if context == CONTEXT and is_account(destination):
-        return _document(context, f"account-{destination}", destination, [
-            ("set", "hangup_after_bridge=true"),
-            ("set", f"continue_on_fail={UNREACHABLE_CAUSES}"),
-            ("set", "call_timeout=60"),
-            ("bridge", f"user/{destination}@{domain}"),
-            ("respond", "480 Temporarily Unavailable"),
-        ])
-    return _document(context, "not-found", destination, [("respond", "404 Not Found")])
+def _language(settings: Mapping[str, Any]) -> str:
+    return "en" if settings.get("ivr_language") == "en" else "zh"
+
+
+def _prompts(settings: Mapping[str, Any]) -> Actions:
+    """Answer, with the C5 language's prompts (a change applies to the next call)."""
+    return [("set", f"sound_prefix=${{sounds_dir}}/vcbox/{_language(settings)}"),
+            ("answer", ""), ("sleep", "500")]
+
+
+def _goodbye() -> Actions:
+    return [("playback", "ivr/goodbye.wav"), ("hangup", "NORMAL_CLEARING")]
+
+
+def _say_time(language: str, moment: dt.datetime) -> Actions:
+    hour, minute = moment.hour, moment.minute
+    if language == "zh":  # 十点三十分
+        return [("say", f"zh number pronounced {hour}"), ("playback", "ivr/hour.wav"),
+                ("say", f"zh number pronounced {minute}"), ("playback", "ivr/minute.wav")]
+    if minute == 0:  # ten o'clock
+        return [("say", f"en number pronounced {hour}"), ("playback", "ivr/hour.wav")]
+    return [("say", f"en number pronounced {hour}"),  # ten thirty
+            ("say", f"en number pronounced {minute}")]
+
+
+def _join(site: Site, meeting: Mapping[str, Any], pin: str | None, dialled: str,
+          audio_only: bool = False) -> Actions:
+    """Admit the caller into the meeting's conference, or tell why not."""
+    settings = site.call_settings()
+    language = _language(settings)
+    if site.licensed_calls() <= 0:
+        return [*_prompts(settings), ("playback", "ivr/not-licensed.wav"), *_goodbye()]
+    state = mtg.admission(meeting, site.now(), int(settings.get("early_join_min", 10)))
+    if state == "early":
+        start = dt.datetime.fromisoformat(meeting["start"])
+        return [*_prompts(settings), ("playback", "ivr/not-started.wav"),
+                *_say_time(language, start), *_goodbye()]
+    if state == "ended":
+        return [*_prompts(settings), ("playback", "ivr/meeting-ended.wav"), *_goodbye()]
+    actions: Actions = [("set", f"vcbox_meeting={meeting['id']}")]
+    if audio_only:  # before the answer: late negotiation takes this codec list
+        actions += [("set", f"absolute_codec_string={AUDIO_CODECS}"),
+                    ("set", "vcbox_audio_only=true")]
+    else:  # over the licensed calls, FreeSWITCH sends the call to the audio-only join
+        actions.append(("limit", f"{LIMIT} {site.licensed_calls()} a{dialled} XML "
+                                 f"{AUDIO_CONTEXT}"))
+    actions += _prompts(settings)
+    if audio_only:
+        actions.append(("playback", "ivr/audio-only.wav"))
+    target = f"{meeting['id']}@{PROFILES.get(meeting.get('layout', 'equal'), 'default')}"
+    password = meeting.get("password") or ""
+    if password:
+        if pin == password:  # dialled ID**password: no prompt
+            actions.append(("set", "conference_enforce_security=false"))
+        target += f"+{password}"
+    actions += [("conference", target), *_goodbye()]
+    return actions
+
+
+def _ask_for_meeting_id(tries: int) -> Actions:
+    # min max tries timeout terminators prompt invalid-prompt var regexp digit-timeout
+    return [("set", f"vcbox_tries={tries}"), ("unset", "vcbox_digits"),
+            ("play_and_get_digits", "1 10 1 8000 # ivr/enter-meeting-id.wav silence_stream://"
+             "250 vcbox_digits ^[0-9]+$ 5000"),
+            ("transfer", f"m${{vcbox_digits}} XML {IVR_CONTEXT}")]
+
+
+def route(call: Call, site: Site) -> str:
+    """The dialplan document for one call."""
+    destination = call.destination
+    if call.context == CONTEXT:
+        settings = site.call_settings()
+        if site.is_account(destination):
+            return _document(call.context, f"account-{destination}", destination, [
+                ("limit", f"{LIMIT} -1"),
+                ("set", "hangup_after_bridge=true"),
+                ("set", f"continue_on_fail={UNREACHABLE_CAUSES}"),
+                ("set", "call_timeout=60"),
+                ("bridge", f"user/{destination}@{site.domain()}"),
+                ("respond", "480 Temporarily Unavailable"),
+            ])
+        if destination and destination == settings.get("ivr_number"):
+            return _document(call.context, "ivr", destination, [
+                *_prompts(settings), ("playback", "ivr/welcome.wav"),
+                *_ask_for_meeting_id(1)])
+        if destination and destination == settings.get("meet_now_number"):
+            return _document(call.context, "meet-now", destination,
+                             _meet_now(site, call.caller))
+        meeting_id, _, pin = destination.partition(PIN_SEPARATOR)
+        meeting = site.find_meeting(meeting_id) if meeting_id.isdigit() else None
+        if meeting is not None:
+            return _document(call.context, f"meeting-{meeting_id}", destination,
+                             _join(site, meeting, pin if _ else None, destination))
+    elif call.context == IVR_CONTEXT and destination.startswith("m"):
+        digits = destination[1:]
+        meeting = site.find_meeting(digits) if digits.isdigit() else None
+        if meeting is not None:
+            return _document(call.context, f"ivr-meeting-{digits}", destination,
+                             _join(site, meeting, None, digits))
+        actions: Actions = [("playback", "ivr/invalid-meeting-id.wav")] if digits else []
+        if call.tries < IVR_TRIES:
+            actions += _ask_for_meeting_id(call.tries + 1)
+        else:
+            actions += _goodbye()
+        return _document(call.context, "ivr-retry", destination, actions)
+    elif call.context == AUDIO_CONTEXT and destination.startswith("a"):
+        meeting_id, _, pin = destination[1:].partition(PIN_SEPARATOR)
+        meeting = site.find_meeting(meeting_id) if meeting_id.isdigit() else None
+        if meeting is not None:
+            return _document(call.context, f"audio-only-{meeting_id}", destination,
+                             _join(site, meeting, pin if _ else None, destination[1:],
+                                   audio_only=True))
+    return _document(call.context, "not-found", destination, [("respond", "404 Not Found")])
+
+
+def _meet_now(site: Site, caller: str) -> Actions:
+    settings = site.call_settings()
+    if site.licensed_calls() <= 0:
+        return [*_prompts(settings), ("playback", "ivr/not-licensed.wav"), *_goodbye()]
+    if site.start_instant is None or not site.is_account(caller):
+        return [("respond", "403 Forbidden")]
+    meeting = site.start_instant(caller)
+    language = _language(settings)
+    join = _join(site, meeting, None, meeting["id"])
+    at = next(i for i, (app, _) in enumerate(join) if app == "conference")
+    return [*join[:at], ("playback", "ivr/your-meeting-id.wav"),
+            ("say", f"{language} number iterated {meeting['id']}"), ("sleep", "300"),
+            *join[at:]]

@@ -219,7 +219,7 @@ class Licenses:
                 raise LicenseKeyUnavailable(reason=str(exc)) from exc
         return self._key
 
-    def _zone(self) -> dt.tzinfo:
+    def zone(self) -> dt.tzinfo:
         """The appliance's time zone (time settings: a fixed offset while DST is off)."""
         doc = self.docs.peek("settings.time")
         zone = timezones.by_iana(doc.get("timezone") or timezones.DEFAULT)
@@ -231,7 +231,7 @@ class Licenses:
         return ZoneInfo(zone.iana)
 
     def now(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.clock(), self._zone())
+        return dt.datetime.fromtimestamp(self.clock(), self.zone())
 
     def today(self) -> dt.date:
         return self.now().date()

@@ -39,6 +39,9 @@ ACTIONS: dict[str, str] = {
     "create_room": N_("Create meeting room"),
     "update_room": N_("Edit meeting room"),
     "delete_rooms": N_("Delete meeting rooms"),
+    "create_meeting": N_("Create meeting"),
+    "update_meeting": N_("Edit meeting"),
+    "delete_meetings": N_("Delete meetings"),
 }
 
 SUCCESS = "success"

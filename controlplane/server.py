@@ -63,6 +63,7 @@ def serve(config: Config) -> None:
     services = Services.open(config)
     # Render every config from the store and start what runs here (first run, upgrades).
     services.applier.startup()
+    services.runner.start()
     app = create_app(config, services)
     from controlplane.web.api_freeswitch import directory_handler, fast_path
     from controlplane.web.directory_listener import DirectoryListener

@@ -2,6 +2,7 @@
 # Prepare a development/CI machine (Debian 12 or 13) for vcbox:
 #   1. Debian packages (only the missing ones are installed; nothing is removed)
 #   2. Python venv in .venv from requirements.txt (which includes requirements-runtime.txt)
+#      and the IVR prompts in .cache/prompts, made with it
 #   3. front-end packages in node_modules from package-lock.json
 # Idempotent; a second run does no work and takes well under 2 s.
 set -euo pipefail
@@ -29,6 +30,10 @@ APT_PACKAGES=(
     podman runc crun uidmap slirp4netns fuse-overlayfs
     # SIP terminals for the FreeSWITCH tests (DESIGN §4)
     sip-tester baresip-core
+    # IVR prompts made from the message catalogs (issue 11): speech, then resampling
+    espeak-ng sox
+    # the video the SIP terminals send in meeting tests (RTP made with ffmpeg)
+    ffmpeg
 )
 
 SUDO=()
@@ -167,6 +172,12 @@ fi
 # community.general (its chroot connection, for the molecule scenarios) from the pinned
 # ansible wheel on PyPI: Galaxy is out of reach (DESIGN D9).
 bash scripts/collections.sh
+
+# IVR prompts (issue 11): spoken from the message catalogs with espeak-ng and sox into
+# .cache/prompts, where local mode's FreeSWITCH plays them from (VCBOX_PROMPTS names
+# another folder). Its manifest says when they are current: then nothing is made.
+# (`python -m controlplane prompts`, minus the control plane's other imports.)
+"$VENV/bin/python" -m controlplane.prompts --out "${VCBOX_PROMPTS:-$ROOT/.cache/prompts}"
 
 # --- 3. node modules ---------------------------------------------------------
 NODE_STAMP=node_modules/.vcbox-lock.sha256

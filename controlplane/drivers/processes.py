@@ -16,8 +16,9 @@ Neither Janus nor coturn re-reads its configuration on a signal, so "reload" res
 FreeSWITCH's other verbs (reloadxml, profile restart) go over its event socket
 (drivers/freeswitch.py); its process is one of these when it runs locally: in the
 foreground (-nf -nc), no NAT probing or realtime clock (-nonat -nort), every folder it
-writes under ROOT, ready once its event socket takes the rendered password and the
-internal SIP profile runs.
+writes under ROOT, its sounds folder too (where $${sounds_dir}/vcbox links to the IVR
+prompts of VCBOX_PROMPTS, made first if need be), ready once its event socket takes the
+rendered password and the internal SIP profile runs.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from typing import Any, NoReturn
 
 import requests
 
-from controlplane.config import Config
+from controlplane.config import Config, prompts_dir_from
 from controlplane.drivers.coturn import CoturnCli
 from controlplane.drivers.esl import Esl, EslAuthError, EslError
 from controlplane.drivers.janus import JanusAdmin, JanusError
@@ -248,12 +249,17 @@ def coturn_cli(root: Path, timeout: float = 3.0) -> CoturnCli:
 
 FREESWITCH_DIR = "etc/freeswitch"
 FREESWITCH_LOG = "var/log/freeswitch/freeswitch.log"
-# Every folder FreeSWITCH writes to, under ROOT (its defaults are /var/... and /run/...).
+FREESWITCH_SOUNDS = "usr/share/freeswitch/sounds"
+# Every folder FreeSWITCH writes to or plays from, under ROOT (its defaults are /var/...,
+# /run/... and /usr/share/...).
 FREESWITCH_DIRS = {"-log": "var/log/freeswitch", "-db": "var/lib/freeswitch/db",
                    "-run": "run/freeswitch", "-cache": "var/cache/freeswitch",
                    "-storage": "var/lib/freeswitch/storage",
-                   "-recordings": "var/lib/freeswitch/recordings"}
+                   "-recordings": "var/lib/freeswitch/recordings",
+                   "-sounds": FREESWITCH_SOUNDS}
 FREESWITCH_PROFILE = "internal"
+# $${sounds_dir}/vcbox: the IVR prompts (vars.xml sound_prefix, controlplane/prompts.py).
+PROMPTS_LINK = f"{FREESWITCH_SOUNDS}/vcbox"
 
 
 def freeswitch_argv(root: Path, binary: str) -> list[str]:
@@ -261,6 +267,30 @@ def freeswitch_argv(root: Path, binary: str) -> list[str]:
     for flag, folder in FREESWITCH_DIRS.items():
         argv += [flag, str(root / folder)]
     return argv
+
+
+def freeswitch_prepare(root: Path) -> None:
+    """ROOT/usr/share/freeswitch/sounds/vcbox links to the IVR prompts (VCBOX_PROMPTS),
+    made there first when missing or out of date. Without espeak-ng or sox FreeSWITCH
+    still starts, its IVR silent: logged. A real folder there is left as it is."""
+    from controlplane import prompts
+
+    source = prompts_dir_from()
+    try:
+        outcome = prompts.generate(source)
+        if not outcome.up_to_date:
+            log.info("IVR prompts in %s: %s", source, outcome.summary())
+    except (prompts.PromptError, OSError) as exc:
+        log.warning("IVR prompts not made in %s: %s", source, exc)
+    link = root / PROMPTS_LINK
+    if link.is_symlink():
+        if Path(os.readlink(link)) == source:
+            return
+        link.unlink()
+    elif link.exists():
+        return
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(source, target_is_directory=True)
 
 
 def freeswitch_check(root: Path) -> None:
@@ -318,6 +348,7 @@ class Spec:
     dirs: tuple[str, ...] = ()         # folders under ROOT it writes to
     start_timeout_s: float = 10.0
     own_log: str = ""                  # its own log file under ROOT (read like its output)
+    prepare: Callable[[Path], None] | None = None  # before each start, given ROOT
 
 
 SPECS: dict[str, Spec] = {
@@ -330,7 +361,7 @@ SPECS: dict[str, Spec] = {
     "freeswitch": Spec("freeswitch", "freeswitch", "freeswitch.service", freeswitch_argv,
                        freeswitch_check, freeswitch_probe, fatal=("[CRIT]",),
                        dirs=tuple(FREESWITCH_DIRS.values()), start_timeout_s=30.0,
-                       own_log=FREESWITCH_LOG),
+                       own_log=FREESWITCH_LOG, prepare=freeswitch_prepare),
 }
 # The services this module makes drivers for; FreeSWITCH's comes with drivers/freeswitch.py.
 OWN = ("janus", "coturn")
@@ -450,6 +481,13 @@ class LocalProcess:
     def _start(self, verb: str) -> str:
         for folder in (*self.spec.dirs, LOG_DIR, RUN_DIR):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
+        if self.spec.prepare is not None:
+            try:
+                self.spec.prepare(self.root)
+            except OSError as exc:
+                self.failed = True
+                raise ActionFailed(self.service, verb, f"preparing {self.root}: {exc}"
+                                   ) from exc
         with open(self.log_path, "ab") as out:
             stamp = dt.datetime.now().isoformat(timespec="seconds")
             out.write(f"--- vcbox {stamp}: {shlex.join(self.argv)}\n".encode())

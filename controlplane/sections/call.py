@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from controlplane import rules
-from controlplane.errors import Message
+from controlplane.errors import Message, ValidationError
 from controlplane.i18n import N_
 from controlplane.rules import FieldError
-from controlplane.sections.base import Section
+from controlplane.sections.base import Lookup, Section
 
 VIDEO_RESOLUTIONS = ("1080p30", "720p30", "360p30", "4cif", "cif")
 CONTENT_RESOLUTIONS = ("1080p30", "1080p15", "1080p5", "720p30", "720p15", "720p5")
@@ -20,6 +20,7 @@ POLLING_RULES = ("all", "keep_speaker")
 EARLY_JOIN = (5, 10, 15, 30, 45, 60)
 BANDWIDTHS_KBPS = (4096, 3072, 2048, 1536, 1024, 768, 512, 256, 128)
 POLLING_MIN_S, POLLING_MAX_S = 5, 300
+ACCESS_DIGITS = 5
 
 
 def _polling_interval(value: Any) -> int:
@@ -28,6 +29,20 @@ def _polling_interval(value: Any) -> int:
         raise FieldError(N_("A whole number of seconds from %(low)s to %(high)s."),
                          low=POLLING_MIN_S, high=POLLING_MAX_S)
     return value
+
+
+def _access_number(value: Any) -> str:
+    """Access numbers have 5 digits: never an account (4, E2) nor a meeting ID (6-10)."""
+    value = rules.text(value).strip()
+    if len(value) != ACCESS_DIGITS or not value.isdigit() or not value.isascii():
+        raise FieldError(N_("An access number is %(n)s digits."), n=ACCESS_DIGITS)
+    return value
+
+
+def _distinct_numbers(doc: dict[str, Any], lookup: Lookup) -> None:
+    if doc["ivr_number"] == doc["meet_now_number"]:
+        raise ValidationError(details={"meet_now_number": N_(
+            "The Meet Now number must differ from the IVR access number.")})
 
 
 def _warnings(doc: dict[str, Any]) -> dict[str, Message]:
@@ -50,6 +65,9 @@ SECTION = Section(
         "ivr_language": "zh",
         "max_uplink_kbps": 2048,
         "max_downlink_kbps": 2048,
+        # Q3: the IVR access number (asks for a meeting ID) and the Meet Now number
+        "ivr_number": "90000",
+        "meet_now_number": "90001",
     },
     fields={
         "max_video_resolution": rules.one_of(*VIDEO_RESOLUTIONS),
@@ -62,6 +80,9 @@ SECTION = Section(
         "ivr_language": rules.one_of("zh", "en"),
         "max_uplink_kbps": rules.one_of(*BANDWIDTHS_KBPS),
         "max_downlink_kbps": rules.one_of(*BANDWIDTHS_KBPS),
+        "ivr_number": _access_number,
+        "meet_now_number": _access_number,
     },
+    cross_check=_distinct_numbers,
     warnings=_warnings,
 )

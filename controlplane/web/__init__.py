@@ -14,6 +14,7 @@ def install(app: Bottle, services: Services) -> None:
         api_admin,
         api_freeswitch,
         api_license,
+        api_meetings,
         api_oplog,
         api_rooms,
         api_session,
@@ -28,6 +29,7 @@ def install(app: Bottle, services: Services) -> None:
 
     plugins.install(app, services)
     for module in (api_status, api_setup, api_session, api_admin, api_settings, api_oplog,
-                   api_license, api_accounts, api_account_import, api_rooms, api_freeswitch,
+                   api_license, api_accounts, api_account_import, api_rooms, api_meetings,
+                   api_freeswitch,
                    openapi, pages, static):
         module.routes(app, services)

@@ -50,7 +50,8 @@ DIAL_STRING = ("{^^:sip_invite_domain=${dialed_domain}:presence_id=${dialed_user
 SCANS = frozenset({"gateways", "network-list", "publish-vm"})
 # The form fields the answer depends on (a sip_auth post has about 40).
 FIELDS = frozenset({"section", "purpose", "user", "domain", "key_value",
-                    "Hunt-Destination-Number", "Hunt-Context"})
+                    "Hunt-Destination-Number", "Hunt-Context", "variable_user_name",
+                    "variable_vcbox_tries", "Caller-Caller-ID-Number"})
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -174,11 +175,25 @@ def gateway_guard(services: Services) -> Callable[[dict], Answer | None]:
     return refusal
 
 
+def dialplan_site(services: Services) -> dialplan.Site:
+    settings, licenses = services.settings, services.licenses
+    return dialplan.Site(
+        domain=lambda: settings.value("network", "domain"),
+        is_account=services.accounts.exists,
+        find_meeting=services.meetings.find,
+        call_settings=lambda: settings.stored("call"),
+        licensed_calls=licenses.concurrency,
+        now=services.meetings.now,
+        start_instant=services.meetings.start_instant,
+    )
+
+
 def directory_handler(services: Services) -> Callable[[dict, Callable[[int], bytes]], Answer]:
     """The whole endpoint as a function of the WSGI environ and a body reader, so that the
     server can serve it before the web framework (it is on every SIP registration)."""
-    accounts, settings = services.accounts, services.settings
+    accounts = services.accounts
     refusal = gateway_guard(services)
+    site = dialplan_site(services)
 
     def xml(body: str) -> Answer:
         return 200, XML_HEADERS, body.encode("utf-8")
@@ -195,9 +210,11 @@ def directory_handler(services: Services) -> Callable[[dict, Callable[[int], byt
             return _text(413, "too large\n")
         form = form_fields(read_body(length) if length > 0 else b"")
         if form.get("section") == "dialplan":
-            return xml(dialplan.route(form.get("Hunt-Context") or "",
-                                      form.get("Hunt-Destination-Number") or "",
-                                      settings.value("network", "domain"), accounts.exists))
+            tries = form.get("variable_vcbox_tries") or "0"
+            return xml(dialplan.route(dialplan.Call(
+                form.get("Hunt-Context") or "", form.get("Hunt-Destination-Number") or "",
+                form.get("variable_user_name") or form.get("Caller-Caller-ID-Number") or "",
+                int(tries) if tries.isdigit() else 0), site))
         if form.get("section") != "directory" or form.get("purpose") in SCANS:
             return xml(NOT_FOUND)
         user = form.get("user") or ""

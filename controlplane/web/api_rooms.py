@@ -9,10 +9,9 @@ from bottle import Bottle, request
 
 from controlplane.app import Services
 from controlplane.rooms import parse_ids
-from controlplane.web.context import body, query_int
+from controlplane.web.context import body, body_ids_target, body_text_target, query_int
 
 MAX_LIMIT = 1000
-MAX_TARGET = 500
 
 
 def _shown(room: dict[str, Any]) -> dict[str, Any]:
@@ -28,23 +27,8 @@ def routes(app: Bottle, services: Services) -> None:
         room = rooms.find(room_id)
         return room["name"] if room else room_id
 
-    def _body_target(kwargs: dict[str, Any]) -> str:
-        try:
-            data = body()
-        except Exception:
-            return ""
-        name = data.get("name")
-        return name if isinstance(name, str) else ""
-
-    def _ids_target(kwargs: dict[str, Any]) -> str:
-        try:
-            ids = body().get("ids")
-        except Exception:
-            return ""
-        if not isinstance(ids, list):
-            return ""
-        text = ", ".join(label(i) for i in ids if isinstance(i, str))
-        return text if len(text) <= MAX_TARGET else text[:MAX_TARGET - 1] + "…"
+    _body_target = body_text_target("name")
+    _ids_target = body_ids_target(label)
 
     @app.get("/api/v1/rooms",
              summary="Meeting rooms (kind: all|normal|video, search, limit, offset, order,"
@@ -81,9 +65,13 @@ def routes(app: Bottle, services: Services) -> None:
                 audit_target=lambda kw: label(kw["room_id"]),
                 summary="Delete a room (deleting a missing room is not an error)")
     def delete_room(room_id: str):
-        return {"deleted": rooms.delete_many([room_id])}
+        deleted = rooms.delete_many([room_id])
+        services.meetings.drop_rooms(set(deleted))
+        return {"deleted": deleted}
 
     @app.post("/api/v1/rooms/delete", audit="delete_rooms", audit_target=_ids_target,
               summary='Delete rooms {"ids": [...]} (missing ids are skipped)')
     def delete_rooms():
-        return {"deleted": rooms.delete_many(parse_ids(body()))}
+        deleted = rooms.delete_many(parse_ids(body()))
+        services.meetings.drop_rooms(set(deleted))
+        return {"deleted": deleted}

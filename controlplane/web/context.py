@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from bottle import request
@@ -104,3 +105,31 @@ def query_int(name: str, value: str, default: int, low: int, high: int) -> int:
         raise ValidationError(details={name: (N_("A whole number from %(low)s to %(high)s."),
                                               {"low": low, "high": high})})
     return int(value)
+
+
+MAX_TARGET = 500
+
+
+def body_text_target(field: str) -> Callable[[dict[str, Any]], str]:
+    """An audit target: the text of one field of the request body ("" when absent)."""
+    def target(kwargs: dict[str, Any]) -> str:
+        try:
+            value = body().get(field)
+        except Exception:
+            return ""
+        return value if isinstance(value, str) else ""
+    return target
+
+
+def body_ids_target(label: Callable[[str], str]) -> Callable[[dict[str, Any]], str]:
+    """An audit target: the labels of the body's "ids", joined and cut at MAX_TARGET."""
+    def target(kwargs: dict[str, Any]) -> str:
+        try:
+            ids = body().get("ids")
+        except Exception:
+            return ""
+        if not isinstance(ids, list):
+            return ""
+        text = ", ".join(label(i) for i in ids if isinstance(i, str))
+        return text if len(text) <= MAX_TARGET else text[:MAX_TARGET - 1] + "…"
+    return target

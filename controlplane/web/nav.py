@@ -39,6 +39,7 @@ MENU: tuple[Item, ...] = (
     )),
     Item(N_("Accounts"), "/accounts", icon="people"),
     Item(N_("Meeting rooms"), "/rooms", icon="door-open"),
+    Item(N_("Meetings"), "/meetings", icon="calendar-event"),
     Item(N_("Meeting statistics"), "/statistics", icon="bar-chart"),
 )
 

@@ -89,3 +89,4 @@ def routes(app: Bottle, services: Services) -> None:
     page("/logs/operation", "oplog.html")
     page("/accounts", "accounts.html")
     page("/rooms", "rooms.html")
+    page("/meetings", "meetings.html", zones)

@@ -105,24 +105,28 @@ CASES = [
     # -- call (C1-C6): mod_conference profiles; rooms in Janus -----------------------------
     c("call-max_video_resolution", "call", {"max_video_resolution": "1080p30"},
       {CONFERENCE}, {FS_RELOAD}),
+    # C2: FreeSWITCH 1.10 takes no second stream from SIP terminals (no BFCP): no service
+    # config reads it (the call settings page says so next to the field).
     c("call-max_content_resolution", "call", {"max_content_resolution": "720p30"},
-      {CONFERENCE}, {FS_RELOAD}),
+      set(), set()),
     c("call-equal_layout", "call", {"equal_layout": "7x7"}, {CONFERENCE}, {FS_RELOAD}),
     c("call-one_plus_n_layout", "call", {"one_plus_n_layout": "1+9"}, {CONFERENCE},
       {FS_RELOAD}),
-    # Polling is driven by the control plane over ESL, early join by its scheduler:
-    # no service config reads them.
+    # Polling is driven by the control plane over ESL, early join by the live dialplan:
+    # no service config reads them; nor the access numbers (the live dialplan).
     c("call-polling_interval_s", "call", {"polling_interval_s": 30}, set(), set()),
     c("call-polling_rule", "call", {"polling_rule": "keep_speaker"}, set(), set()),
     c("call-early_join_min", "call", {"early_join_min": 30}, set(), set()),
+    c("call-ivr_number", "call", {"ivr_number": "80000"}, set(), set()),
+    c("call-meet_now_number", "call", {"meet_now_number": "80001"}, set(), set()),
     # IVR prompts: the conference's sound prefix and the global default language.
     c("call-ivr_language", "call", {"ivr_language": "en"}, {CONFERENCE, VARS}, {FS_RELOAD}),
-    # Uplink: what a participant may send (FreeSWITCH's bandwidth in). Janus rooms are
-    # made by the control plane with it as their bitrate: no Janus config file reads it.
-    c("call-max_uplink_kbps", "call", {"max_uplink_kbps": 1024}, {VARS}, {FS_RELOAD}),
-    # Downlink: what the mixer sends (conference video bandwidth, bandwidth out).
-    c("call-max_downlink_kbps", "call", {"max_downlink_kbps": 1024}, {CONFERENCE, VARS},
+    # Uplink (the guide: what the server sends): the mixer's video bandwidth and each
+    # call's bandwidth out. Janus rooms are made by the control plane with the caps.
+    c("call-max_uplink_kbps", "call", {"max_uplink_kbps": 1024}, {CONFERENCE, VARS},
       {FS_RELOAD}),
+    # Downlink (what the server receives): each call's bandwidth in.
+    c("call-max_downlink_kbps", "call", {"max_downlink_kbps": 1024}, {VARS}, {FS_RELOAD}),
     # -- network (N1-N4) -------------------------------------------------------------------
     # The SIP realm (profile, vars, conference profile domain) and coturn's realm.
     c("network-domain", "network", {"domain": "meet.example.com"},
@@ -365,12 +369,13 @@ def test_a_refused_change_is_logged_as_a_failed_update_without_apply(api: Client
 
 
 def test_a_heavy_content_resolution_warns(api: Client, initial) -> None:
-    """C2: above 1080P/5FPS the answer carries a performance warning (and it is applied)."""
+    """C2: above 1080P/5FPS the answer carries a performance warning (the value is stored;
+    no FreeSWITCH file reads it: no BFCP in FreeSWITCH 1.10)."""
     answer = put_ok(api, "call", {"max_content_resolution": "1080p15"})
     try:
         assert set(answer["warnings"]) == {"max_content_resolution"}
         assert answer["warnings"]["max_content_resolution"].strip()
-        assert answer["applied"]["files"] == [CONFERENCE]
+        assert answer["applied"]["files"] == []
     finally:
         put_ok(api, "call", initial["call"])
     assert put_ok(api, "call", {"max_content_resolution": "720p30"})["warnings"] == {}

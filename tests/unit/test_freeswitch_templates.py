@@ -277,7 +277,7 @@ def test_the_domain_is_the_realm_everywhere(services: Services) -> None:
     assert sofia["auth-calls"] == "true"
     assert "apply-inbound-acl" not in sofia  # no address skips authentication
     conference = docs["autoload_configs/conference.conf.xml"]
-    for name in ("default", "one_plus_n", "content"):
+    for name in ("default", "one_plus_n"):
         assert profile(conference, name)["domain"] == "meet.example.com"
 
 
@@ -302,18 +302,14 @@ def test_max_video_resolution_is_the_canvas(services: Services, resolution: str,
         assert width >= 320 and height >= 180  # FreeSWITCH's floor for a canvas
 
 
-@pytest.mark.parametrize(("resolution", "size", "fps"), [
-    ("1080p30", "1920x1080", "30"), ("1080p15", "1920x1080", "15"),
-    ("1080p5", "1920x1080", "5"), ("720p30", "1280x720", "30"),
-    ("720p15", "1280x720", "15"), ("720p5", "1280x720", "5")])
-def test_max_content_resolution_is_the_content_canvas(services: Services, resolution: str,
-                                                      size: str, fps: str) -> None:
+@pytest.mark.parametrize("resolution", ["1080p30", "1080p5", "720p15"])
+def test_max_content_resolution_renders_no_mixer_it_cannot_feed(services: Services,
+                                                                resolution: str) -> None:
+    """C2: FreeSWITCH 1.10 takes no second video stream from SIP terminals (no BFCP), so
+    no content mixer is rendered and the people canvas keeps the video resolution."""
     doc = parse(context(services, call={"max_content_resolution": resolution}))[
         "autoload_configs/conference.conf.xml"]
-    conf = profile(doc, "content")
-    assert (conf["video-canvas-size"], conf["video-fps"], conf["video-layout-name"]) == (
-        size, fps, "1x1")
-    # the people canvas keeps the video resolution
+    assert [p.get("name") for p in doc.iter("profile")] == ["default", "one_plus_n"]
     assert profile(doc, "default")["video-canvas-size"] == "1280x720"
 
 
@@ -370,15 +366,15 @@ def test_layout_geometry(services: Services) -> None:
     assert all(name in every for names in groups.values() for name in names)
 
 
-@pytest.mark.parametrize(("language", "voice"), [("zh", "zh/cn/sinmei"), ("en", "en/us/callie")])
-def test_the_ivr_language_picks_the_prompts(services: Services, language: str,
-                                            voice: str) -> None:
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_the_ivr_language_picks_the_prompts(services: Services, language: str) -> None:
+    # vcbox's own prompts (controlplane/prompts.py), linked at $${sounds_dir}/vcbox
     docs = parse(context(services, call={"ivr_language": language}))
     gvars = global_vars(docs["vars.xml"])
     assert gvars["default_language"] == language
-    assert gvars["sound_prefix"] == f"$${{sounds_dir}}/{voice}"
+    assert gvars["sound_prefix"] == f"$${{sounds_dir}}/vcbox/{language}"
     conference = docs["autoload_configs/conference.conf.xml"]
-    assert profile(conference, "default")["sound-prefix"] == f"$${{sounds_dir}}/{voice}"
+    assert profile(conference, "default")["sound-prefix"] == f"$${{sounds_dir}}/vcbox/{language}"
     say = {m.get("module") for m in docs["autoload_configs/modules.conf.xml"].iter("load")}
     assert f"mod_say_{language}" in say
 
@@ -389,11 +385,12 @@ def test_bandwidth_caps(services: Services, uplink: int, downlink: int) -> None:
                                          "max_downlink_kbps": downlink}))
     gvars = global_vars(docs["vars.xml"])
     # FreeSWITCH reads a bare number or "kb" as kbit/s (switch_parse_bandwidth_string)
-    assert gvars["rtp_video_max_bandwidth_in"] == f"{uplink}kb"
-    assert gvars["rtp_video_max_bandwidth_out"] == f"{downlink}kb"
+    # the guide: uplink = what the server sends, downlink = what it receives
+    assert gvars["rtp_video_max_bandwidth_out"] == f"{uplink}kb"
+    assert gvars["rtp_video_max_bandwidth_in"] == f"{downlink}kb"
     conference = docs["autoload_configs/conference.conf.xml"]
-    for name in ("default", "one_plus_n", "content"):
-        assert profile(conference, name)["video-codec-bandwidth"] == f"{downlink}kb"
+    for name in ("default", "one_plus_n"):
+        assert profile(conference, name)["video-codec-bandwidth"] == f"{uplink}kb"
 
 
 def test_esl_listens_on_loopback_with_the_generated_password(services: Services) -> None:

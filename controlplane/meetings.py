@@ -1,0 +1,389 @@
+"""Meetings (SPEC §10 Q1-Q3): virtual meeting rooms (VMRs), scheduled meetings and the
+instant meetings callers start with the Meet Now number.
+
+Stored in the documents table "meetings", one document per meeting:
+  {"id", "kind", "subject", "organizer", "password", "layout", "created",
+   and for scheduled ones "start", "duration_min", "participants", "rooms"}
+
+Choices the guide leaves open:
+- IDs (Q2) are 6 to 10 digits; vcbox chooses 6-digit ones (first digit 1-8) when a
+  meeting is created without one. Account numbers have 4 digits (E2) and the access
+  numbers (IVR, Meet Now: call settings) 5, so a meeting ID can never be dialled as
+  either; IDs are unique across VMRs, scheduled and instant meetings.
+- A password is 4 to 12 digits (it is keyed in on a terminal's keypad and dialled as
+  ID**password); "" means none.
+- `layout` is "equal" (the call settings' N x N) or "1+n" (their 1+N layout).
+- `start` is local time of the appliance's time zone (ISO 8601, minutes; an offset given
+  by the client is converted); a scheduled meeting admits callers from start - early
+  join (C4) until start + duration; a VMR is always open.
+- A room cannot be in two scheduled meetings whose times overlap (Q5).
+- Instant meetings are not created through the API: the Meet Now number creates one for
+  the caller; it is removed when its conference ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from controlplane import rules
+from controlplane.errors import Conflict, NotFound, ValidationError
+from controlplane.i18n import N_
+from controlplane.rules import Field, FieldError
+
+TABLE = "meetings"
+VMR, SCHEDULED, INSTANT = "vmr", "scheduled", "instant"
+KINDS = (VMR, SCHEDULED, INSTANT)
+LAYOUTS = ("equal", "1+n")
+ID_DIGITS = (6, 10)
+PASSWORD_DIGITS = (4, 12)
+DURATION_MIN = (5, 24 * 60)
+MAX_PARTICIPANTS = 1000
+_ID = re.compile(r"^[0-9]+$")
+
+
+class AccountDirectory(Protocol):
+    def exists(self, account: str) -> bool: ...
+
+
+class RoomDirectory(Protocol):
+    def find(self, room_id: str) -> dict[str, Any] | None: ...
+
+
+def meeting_id(value: Any) -> str:
+    value = rules.text(value).strip()
+    low, high = ID_DIGITS
+    if not _ID.match(value) or not low <= len(value) <= high:
+        raise FieldError(N_("A meeting ID is %(low)s to %(high)s digits."), low=low,
+                         high=high)
+    return value
+
+
+def password(value: Any) -> str:
+    value = rules.text(value).strip()
+    if value == "":
+        return ""
+    low, high = PASSWORD_DIGITS
+    if not _ID.match(value) or not low <= len(value) <= high:
+        raise FieldError(N_("The password is %(low)s to %(high)s digits (or empty)."),
+                         low=low, high=high)
+    return value
+
+
+def subject(value: Any) -> str:
+    value = rules.text(value).strip()
+    if not 1 <= len(value) <= 255:
+        raise FieldError(N_("1 to 255 characters."))
+    return value
+
+
+def duration(value: Any) -> int:
+    low, high = DURATION_MIN
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise FieldError(N_("A whole number of minutes from %(low)s to %(high)s."),
+                         low=low, high=high)
+    return value
+
+
+def start_time(zone: dt.tzinfo) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        value = rules.text(value).strip()
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise FieldError(N_("A date and time such as 2026-03-02T14:30.")) from None
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(zone).replace(tzinfo=None)
+        return moment.replace(second=0, microsecond=0).isoformat(timespec="minutes")
+    return check
+
+
+def _list_of(check: Callable[[Any], str], what: str) -> Callable[[Any], list[str]]:
+    def many(value: Any) -> list[str]:
+        if not isinstance(value, list):
+            raise FieldError(N_("A list of %(what)s."), what=what)
+        if len(value) > MAX_PARTICIPANTS:
+            raise FieldError(N_("At most %(max)s items."), max=MAX_PARTICIPANTS)
+        out: list[str] = []
+        for item in value:
+            clean = check(item)
+            if clean not in out:
+                out.append(clean)
+        return out
+    return many
+
+
+def _room_id(value: Any) -> str:
+    value = rules.text(value).strip()
+    if not value:
+        raise FieldError(N_("A room id."))
+    return value
+
+
+def window(meeting: Mapping[str, Any]) -> tuple[dt.datetime, dt.datetime] | None:
+    """A scheduled meeting's start and end (naive local time); None for the others."""
+    if meeting["kind"] != SCHEDULED:
+        return None
+    start = dt.datetime.fromisoformat(meeting["start"])
+    return start, start + dt.timedelta(minutes=meeting["duration_min"])
+
+
+def admission(meeting: Mapping[str, Any], now: dt.datetime, early_join_min: int) -> str:
+    """"open", "early" (before start - early join) or "ended" for a call at `now`
+    (naive local time)."""
+    span = window(meeting)
+    if span is None:
+        return "open"
+    start, end = span
+    if now < start - dt.timedelta(minutes=early_join_min):
+        return "early"
+    if now >= end:
+        return "ended"
+    return "open"
+
+
+class Meetings:
+    def __init__(self, docs, accounts: AccountDirectory, rooms: RoomDirectory,
+                 zone: Callable[[], dt.tzinfo], clock: Callable[[], float] = time.time,
+                 reserved: Callable[[], Iterable[str]] = tuple) -> None:
+        self.docs, self.accounts, self.rooms = docs, accounts, rooms
+        self.zone, self.clock = zone, clock
+        # Numbers no meeting may take (the access numbers of the call settings).
+        self.reserved = reserved
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _rows(self) -> Mapping[str, dict[str, Any]]:
+        """The stored meetings by tinydb id, without a copy: never mutate."""
+        return self.docs.storage.read().get(TABLE, {})
+
+    def now(self) -> dt.datetime:
+        """The appliance's local time, naive (as `start` is stored)."""
+        return dt.datetime.fromtimestamp(self.clock(), self.zone()).replace(tzinfo=None)
+
+    @staticmethod
+    def _public(meeting: Mapping[str, Any]) -> dict[str, Any]:
+        out = {k: meeting[k] for k in ("id", "kind", "subject", "organizer", "password",
+                                        "layout", "created")}
+        if meeting["kind"] == SCHEDULED:
+            out.update(start=meeting["start"], duration_min=meeting["duration_min"],
+                       participants=list(meeting["participants"]),
+                       rooms=list(meeting["rooms"]))
+        return out
+
+    def find(self, meeting_id: str) -> dict[str, Any] | None:
+        for meeting in self._rows().values():
+            if meeting["id"] == meeting_id:
+                return self._public(meeting)
+        return None
+
+    def get(self, meeting_id: str) -> dict[str, Any]:
+        meeting = self.find(meeting_id)
+        if meeting is None:
+            raise NotFound(N_("No such meeting."))
+        return meeting
+
+    def find_all(self, kind: str = "all", search: str = "", limit: int | None = 50,
+                 offset: int = 0) -> dict[str, Any]:
+        """{items, total, filtered, counts}: newest first; search matches the ID, the
+        subject or the organizer (substring, case-insensitive)."""
+        rules.validate({"kind": kind}, {"kind": rules.one_of("all", *KINDS)})
+        meetings = [self._public(m) for m in self._rows().values()]
+        counts = {"all": len(meetings), **{k: 0 for k in KINDS}}
+        for meeting in meetings:
+            counts[meeting["kind"]] += 1
+        if kind != "all":
+            meetings = [m for m in meetings if m["kind"] == kind]
+        total = len(meetings)
+        needle = search.strip().casefold()
+        if needle:
+            meetings = [m for m in meetings if any(
+                needle in m[key].casefold() for key in ("id", "subject", "organizer"))]
+        meetings.sort(key=lambda m: (m.get("start", ""), m["created"], m["id"]),
+                      reverse=True)
+        end = None if limit is None else offset + limit
+        return {"items": meetings[offset:end], "total": total, "filtered": len(meetings),
+                "counts": counts}
+
+    # -- checks --------------------------------------------------------------------------
+
+    def _fields(self, kind: str) -> dict[str, Field | Callable[[Any], Any]]:
+        fields: dict[str, Field | Callable[[Any], Any]] = {
+            "id": Field(meeting_id, required=False),
+            "kind": rules.one_of(VMR, SCHEDULED),
+            "subject": subject,
+            "organizer": rules.account,
+            "password": Field(password, required=False),
+            "layout": Field(rules.one_of(*LAYOUTS), required=False),
+        }
+        if kind == SCHEDULED:
+            fields.update({
+                "start": start_time(self.zone()),
+                "duration_min": duration,
+                "participants": Field(_list_of(rules.account, N_("accounts")),
+                                      required=False),
+                "rooms": Field(_list_of(_room_id, N_("room ids")), required=False),
+            })
+        return fields
+
+    def _check_refs(self, meeting: Mapping[str, Any]) -> None:
+        details: dict[str, Any] = {}
+        if not self.accounts.exists(meeting["organizer"]):
+            details["organizer"] = (N_("There is no account %(account)s."),
+                                    {"account": meeting["organizer"]})
+        missing = [a for a in meeting.get("participants", []) if not self.accounts.exists(a)]
+        if missing:
+            details["participants"] = (N_("There is no account %(account)s."),
+                                       {"account": ", ".join(missing[:5])})
+        unknown = [r for r in meeting.get("rooms", []) if self.rooms.find(r) is None]
+        if unknown:
+            details["rooms"] = (N_("There is no room %(room)s."),
+                                {"room": ", ".join(unknown[:5])})
+        if details:
+            raise ValidationError(details=details)
+
+    def _check_unique(self, rows: Mapping[str, dict[str, Any]], meeting: Mapping[str, Any],
+                      key: str | None) -> None:
+        if meeting["id"] in set(self.reserved()):
+            raise Conflict(details={"id": (
+                N_("%(id)s is an access number of the call settings."), {"id": meeting["id"]})})
+        span = window(meeting)
+        for other_key, other in rows.items():
+            if other_key == key:
+                continue
+            if other["id"] == meeting["id"]:
+                raise Conflict(details={"id": (
+                    N_("The meeting ID %(id)s is taken."), {"id": meeting["id"]})})
+            other_span = window(other)
+            if span is None or other_span is None:
+                continue
+            shared = set(meeting["rooms"]) & set(other["rooms"])
+            if shared and span[0] < other_span[1] and other_span[0] < span[1]:
+                room = self.rooms.find(sorted(shared)[0])
+                raise Conflict(details={"rooms": (
+                    N_("The room %(room)s is booked for %(subject)s at that time."),
+                    {"room": room["name"] if room else sorted(shared)[0],
+                     "subject": other["subject"]})})
+
+    def _new_id(self, rows: Mapping[str, dict[str, Any]]) -> str:
+        taken = {m["id"] for m in rows.values()} | set(self.reserved())
+        while True:
+            candidate = str(secrets.randbelow(800000) + 100000)
+            if candidate not in taken:
+                return candidate
+
+    # -- writing -------------------------------------------------------------------------
+
+    def create(self, data: Any) -> dict[str, Any]:
+        kind = data.get("kind") if isinstance(data, Mapping) else None
+        clean = rules.validate(data, self._fields(kind if kind in KINDS else VMR))
+        meeting = {"password": "", "layout": "equal", **clean}
+        if meeting["kind"] == SCHEDULED:
+            meeting.setdefault("participants", [])
+            meeting.setdefault("rooms", [])
+        self._check_refs(meeting)
+        with self.docs.batch() as batch:
+            rows = batch.rows(TABLE)
+            meeting.setdefault("id", self._new_id(rows))
+            meeting["created"] = self.clock()
+            self._check_unique(rows, meeting, None)
+            key = str(max((int(k) for k in rows), default=0) + 1)
+            rows[key] = meeting
+        return self._public(meeting)
+
+    def update(self, meeting_id: str, data: Any) -> dict[str, Any]:
+        """Change any field but the kind; the ID may change too (it is checked again)."""
+        with self.docs.batch() as batch:
+            rows = batch.rows(TABLE)
+            key = next((k for k, m in rows.items() if m["id"] == meeting_id), None)
+            if key is None:
+                raise NotFound(N_("No such meeting."))
+            current = rows[key]
+            if current["kind"] == INSTANT:
+                raise ValidationError(N_("An instant meeting cannot be edited."))
+            clean = rules.validate(data, self._fields(current["kind"]), partial=True)
+            if clean.get("kind", current["kind"]) != current["kind"]:
+                raise ValidationError(details={
+                    "kind": N_("The kind of a meeting cannot be changed.")})
+            meeting = {**current, **clean}
+            self._check_refs(meeting)
+            self._check_unique(rows, meeting, key)
+            rows[key] = meeting
+        return self._public(meeting)
+
+    def delete_many(self, ids: Iterable[str]) -> list[str]:
+        wanted = set(ids)
+        deleted: list[str] = []
+        if not wanted:
+            return deleted
+        with self.docs.batch() as batch:
+            rows = batch.rows(TABLE)
+            for key in [k for k, m in rows.items() if m["id"] in wanted]:
+                deleted.append(rows.pop(key)["id"])
+        return deleted
+
+    def start_instant(self, organizer: str) -> dict[str, Any]:
+        """A new instant meeting of this caller (the Meet Now number)."""
+        with self.docs.batch() as batch:
+            rows = batch.rows(TABLE)
+            meeting = {"id": self._new_id(rows), "kind": INSTANT, "subject": organizer,
+                       "organizer": organizer, "password": "", "layout": "equal",
+                       "created": self.clock()}
+            key = str(max((int(k) for k in rows), default=0) + 1)
+            rows[key] = meeting
+        return self._public(meeting)
+
+    def end_instant(self, meeting_id: str) -> bool:
+        """Forget an instant meeting whose conference ended; other kinds stay."""
+        with self.docs.batch() as batch:
+            rows = batch.rows(TABLE)
+            key = next((k for k, m in rows.items()
+                        if m["id"] == meeting_id and m["kind"] == INSTANT), None)
+            if key is None:
+                return False
+            rows.pop(key)
+        return True
+
+    def drop_accounts(self, accounts: set[str]) -> None:
+        """Deleted accounts leave the participant lists (their meetings stay)."""
+        if not accounts:
+            return
+        with self.docs.batch() as batch:
+            for meeting in batch.rows(TABLE).values():
+                if meeting["kind"] == SCHEDULED and set(meeting["participants"]) & accounts:
+                    meeting["participants"] = [a for a in meeting["participants"]
+                                               if a not in accounts]
+
+    def drop_rooms(self, room_ids: set[str]) -> None:
+        """Deleted rooms leave the meetings they were booked for."""
+        if not room_ids:
+            return
+        with self.docs.batch() as batch:
+            for meeting in batch.rows(TABLE).values():
+                if meeting["kind"] == SCHEDULED and set(meeting["rooms"]) & room_ids:
+                    meeting["rooms"] = [r for r in meeting["rooms"] if r not in room_ids]
+
+    def running_with_rooms(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """Scheduled meetings with rooms that are under way at `now` (start <= now < end)."""
+        due = []
+        for meeting in self._rows().values():
+            span = window(meeting)
+            if span and meeting["rooms"] and span[0] <= now < span[1]:
+                due.append(self._public(meeting))
+        return due
+
+
+def parse_ids(data: Any) -> list[str]:
+    """The {"ids": [...]} body of a batch delete."""
+    def ids(value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise FieldError(N_("A list of meeting IDs."))
+        if len(value) > 10000:
+            raise FieldError(N_("At most %(max)s items."), max=10000)
+        return value
+
+    return rules.validate(data, {"ids": ids})["ids"]

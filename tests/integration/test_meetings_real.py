@@ -1,0 +1,375 @@
+"""Meetings on the real FreeSWITCH (issue 11, SPEC §10): SIPp terminals dial meeting IDs,
+the IVR access number and the Meet Now number; the live dialplan puts them into mux
+conferences; what FreeSWITCH does is read back over ESL (`conference <id> list`,
+PLAYBACK_START events, `show channels`).
+
+DTMF: the IVR's digits are injected into the caller's channel with `uuid_recv_dtmf`, as
+if the terminal had sent them (FreeSWITCH handles them exactly as RFC 2833 digits).
+
+FreeSWITCH binds fixed ports on 127.0.0.1 (SIP 5060/5061, ESL 8021, directory 8089):
+one module-scoped instance, the tests in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controlplane.drivers.esl import Esl, EslEvent, EslReplyError
+from controlplane.drivers.processes import freeswitch_esl
+from controlplane.meeting_runner import CALL_OUT_CHECK_S
+from tests.components import require
+from tests.conftest import Client, Server, configured_server
+from tests.license_keys import LicenseKeys, activate, make_keys
+from tests.sipp import Terminal, call_scenario, outcome
+
+FIXED_PORTS = (5060, 5061, 8021, 8089)
+IVR, MEET_NOW = "90000", "90001"
+
+
+@dataclass
+class Box:
+    server: Server
+    keys: LicenseKeys
+    admin: Client
+    esl: Esl
+    folder: Path
+    playbacks: list[EslEvent] = field(default_factory=list)
+    conference_events: list[EslEvent] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.server.data / "root"
+
+
+def port_taken(port: int) -> bool:
+    import socket
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
+    require("freeswitch", "sipp", "espeak-ng", "sox")
+    taken = [p for p in FIXED_PORTS if port_taken(p)]
+    assert not taken, f"ports in use by something else: {taken}"
+    folder = tmp_path_factory.mktemp("meetings")
+    keys = make_keys(folder)
+    with configured_server(folder, VCBOX_LOCAL_SERVICES="freeswitch",
+                           VCBOX_DIRECTORY_PORT="8089", **keys.env) as srv:
+        admin = srv.client()
+        admin.cookies.set("vcbox_lang", "en")
+        assert admin.login().status_code == 200
+        activate(admin, keys)
+        esl = freeswitch_esl(srv.data / "root", timeout=5.0)
+        box = Box(srv, keys, admin, esl, folder)
+        esl.on_event("PLAYBACK_START", box.playbacks.append)
+        esl.on_event("conference::maintenance", box.conference_events.append)
+        esl.subscribe("PLAYBACK_START conference::maintenance")
+        try:
+            for n in range(1, 8):
+                create_account(box, f"30{n:02d}")
+            yield box
+        finally:
+            esl.close()
+
+
+def create_account(box: Box, account: str) -> None:
+    res = box.admin.post("/api/v1/accounts", json={
+        "name": f"User {account}", "account": account, "email": f"u{account}@example.com"})
+    assert res.status_code == 201, res.text
+    box.__dict__.setdefault("passwords", {})[account] = res.json()["password"]
+
+
+def terminal(box: Box, account: str, name: str = "") -> Terminal:
+    domain = box.admin.get("/api/v1/settings/network").json()["domain"]
+    return Terminal(box.folder / f"t{account}{name}", account,
+                    box.__dict__["passwords"][account], domain, timeout_s=60)
+
+
+def meeting(box: Box, **doc: Any) -> dict[str, Any]:
+    res = box.admin.post("/api/v1/meetings", json={
+        "kind": "vmr", "subject": "Weekly", "organizer": "3001", **doc})
+    assert res.status_code == 201, res.text
+    return res.json()
+
+
+@contextmanager
+def calling(box: Box, account: str, number: str, talk_ms: int = 15000
+            ) -> Iterator[subprocess.Popen]:
+    """A SIPp call from account to number that talks talk_ms, then hangs up."""
+    device = terminal(box, account, number.replace("*", "s"))
+    proc = subprocess.Popen(device.argv(f"call-{number}", call_scenario(number, 200, talk_ms)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=device.folder)
+    try:
+        yield proc
+    finally:
+        # Hang up from FreeSWITCH's side (it sends the BYE), then end SIPp.
+        uuid = channel_of(box, account, number)
+        if uuid:
+            with contextlib.suppress(EslReplyError):  # it may be gone by now
+                box.esl.api(f"uuid_kill {uuid}")
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        time.sleep(0.1)
+
+
+def members(box: Box, conference: str) -> list[str]:
+    """The caller ID numbers of the conference's members (FreeSWITCH's own list)."""
+    try:
+        text = box.esl.api(f"conference {conference} list")
+    except EslReplyError:  # -ERR Conference <id> not found
+        return []
+    return sorted(line.split(";")[4] for line in text.splitlines() if line.count(";") > 5)
+
+
+def channel_of(box: Box, caller: str, destination: str) -> str:
+    """The UUID of caller's channel that dialled destination ("" while there is none)."""
+    rows = json.loads(box.esl.api("show channels as json")).get("rows") or []
+    for row in rows:
+        if row.get("cid_num") == caller and row.get("dest") == destination:
+            return row["uuid"]
+    return ""
+
+
+def played(box: Box, uuid: str) -> list[str]:
+    return [e.get("Playback-File-Path") or "" for e in box.playbacks
+            if e.get("Unique-ID") == uuid]
+
+
+def wait_playing(box: Box, uuid: str, name: str, timeout: float = 20.0) -> str:
+    return wait_for(lambda: next((p for p in played(box, uuid) if p.endswith(name)), ""),
+                    timeout, f"{name} played on {uuid}: {played(box, uuid)}")
+
+
+def settings_put(box: Box, section: str, doc: dict[str, Any]) -> None:
+    res = box.admin.put(f"/api/v1/settings/{section}", json={**doc, "confirm": True})
+    assert res.status_code == 200, res.text
+
+
+# -- direct dial -------------------------------------------------------------------------
+
+def test_callers_dialling_a_vmr_id_meet_in_its_conference(box: Box) -> None:
+    room = meeting(box, subject="Daily standup")
+    with calling(box, "3001", room["id"]) as first, calling(box, "3002", room["id"]) as second:
+        wait_for(lambda: members(box, room["id"]) == ["3001", "3002"], what="two members")
+        assert first.poll() is None and second.poll() is None
+    wait_for(lambda: not members(box, room["id"]), what="both left")
+
+
+def test_a_password_is_prompted_unless_dialled_with_the_id(box: Box) -> None:
+    room = meeting(box, subject="Locked", password="4321")
+    with calling(box, "3001", f"{room['id']}**4321"):
+        wait_for(lambda: members(box, room["id"]) == ["3001"], what="right pin joins")
+    with calling(box, "3002", room["id"]):
+        uuid = wait_for(lambda: channel_of(box, "3002", room["id"]), what="3002 calling")
+        wait_playing(box, uuid, "ivr/enter-password.wav")
+        box.esl.api(f"uuid_recv_dtmf {uuid} 4321#")
+        wait_for(lambda: members(box, room["id"]) == ["3002"], what="pin typed joins")
+    with calling(box, "3003", f"{room['id']}**1111") as caller:
+        uuid = wait_for(lambda: channel_of(box, "3003", f"{room['id']}**1111"),
+                        what="3003 calling")
+        for n in range(1, 4):  # each prompt gets a wrong password
+            wait_for(lambda n=n: len([p for p in played(box, uuid)
+                                      if p.endswith("ivr/enter-password.wav")]) == n)
+            time.sleep(0.3)
+            box.esl.api(f"uuid_recv_dtmf {uuid} 9999#")
+        wait_playing(box, uuid, "ivr/goodbye.wav")
+        assert members(box, room["id"]) == []
+        caller.wait(timeout=30)  # FreeSWITCH hung up: SIPp's BYE got no answer
+    assert len([p for p in played(box, uuid) if p.endswith("ivr/wrong-password.wav")]) >= 3
+
+
+# -- the IVR access number and Meet Now ---------------------------------------------------
+
+def test_the_ivr_asks_for_the_id_then_the_password_and_joins(box: Box) -> None:
+    room = meeting(box, subject="Through the IVR", password="2468")
+    with calling(box, "3004", IVR):
+        uuid = wait_for(lambda: channel_of(box, "3004", IVR), what="3004 calling")
+        wait_playing(box, uuid, "ivr/welcome.wav")
+        wait_playing(box, uuid, "ivr/enter-meeting-id.wav")
+        box.esl.api(f"uuid_recv_dtmf {uuid} 12#")  # not a meeting: asked again
+        wait_playing(box, uuid, "ivr/invalid-meeting-id.wav")
+        wait_for(lambda: len([p for p in played(box, uuid)
+                              if p.endswith("ivr/enter-meeting-id.wav")]) == 2)
+        box.esl.api(f"uuid_recv_dtmf {uuid} {room['id']}#")
+        wait_playing(box, uuid, "ivr/enter-password.wav")
+        box.esl.api(f"uuid_recv_dtmf {uuid} 2468#")
+        wait_for(lambda: members(box, room["id"]) == ["3004"], what="joined by the IVR")
+
+
+def test_the_ivr_gives_up_after_three_wrong_ids(box: Box) -> None:
+    with calling(box, "3005", IVR) as caller:
+        uuid = wait_for(lambda: channel_of(box, "3005", IVR), what="3005 calling")
+        for n in range(1, 4):
+            wait_for(lambda n=n: len([p for p in played(box, uuid)
+                                      if p.endswith("ivr/enter-meeting-id.wav")]) == n)
+            time.sleep(0.3)
+            box.esl.api(f"uuid_recv_dtmf {uuid} 99#")
+        wait_playing(box, uuid, "ivr/goodbye.wav")
+        caller.wait(timeout=30)
+    assert len([p for p in played(box, uuid) if p.endswith("ivr/invalid-meeting-id.wav")]) == 3
+
+
+def test_meet_now_starts_an_instant_meeting_and_speaks_its_id(box: Box) -> None:
+    with calling(box, "3006", MEET_NOW):
+        uuid = wait_for(lambda: channel_of(box, "3006", MEET_NOW), what="3006 calling")
+        wait_playing(box, uuid, "ivr/your-meeting-id.wav")
+        instant = wait_for(lambda: box.admin.get(
+            "/api/v1/meetings", params={"kind": "instant"}).json()["items"])
+        [item] = instant
+        assert item["organizer"] == "3006" and item["kind"] == "instant"
+        wait_for(lambda: members(box, item["id"]) == ["3006"], what="in its own meeting")
+        # Its ID was spoken digit by digit (mod_say with vcbox's digit prompts).
+        digits = [Path(p).stem for p in played(box, uuid) if "/digits/" in p]
+        assert "".join(digits) == item["id"], played(box, uuid)
+        # Another caller joins it by its ID.
+        with calling(box, "3007", item["id"]):
+            wait_for(lambda: members(box, item["id"]) == ["3006", "3007"])
+    # The conference ends with its last member: the instant meeting is gone.
+    wait_for(lambda: not box.admin.get("/api/v1/meetings", params={"kind": "instant"}
+                                       ).json()["items"], what="instant meeting removed")
+
+
+# -- scheduled meetings ------------------------------------------------------------------
+
+def test_a_scheduled_meeting_admits_callers_from_early_join_on(box: Box) -> None:
+    early = box.admin.get("/api/v1/settings/call").json()["early_join_min"]
+    # Start times with an offset: vcbox stores them in the appliance's local time.
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    later = meeting(box, kind="scheduled", subject="Later", start=(
+        now + dt.timedelta(minutes=early + 30)).isoformat(), duration_min=30)
+    soon = meeting(box, kind="scheduled", subject="Soon", start=(
+        now + dt.timedelta(minutes=early - 2)).isoformat(), duration_min=30)
+    with calling(box, "3001", later["id"]) as caller:
+        uuid = wait_for(lambda: channel_of(box, "3001", later["id"]))
+        wait_playing(box, uuid, "ivr/not-started.wav")
+        wait_playing(box, uuid, "ivr/goodbye.wav")
+        caller.wait(timeout=30)
+    assert members(box, later["id"]) == []
+    with calling(box, "3002", soon["id"]):
+        wait_for(lambda: members(box, soon["id"]) == ["3002"], what="early join")
+
+
+# -- the mixer follows the call settings -------------------------------------------------
+
+def canvas_size(box: Box, conference: str) -> tuple[int, int]:
+    """The mixed picture's size, from a PNG FreeSWITCH writes of its canvas."""
+    path = box.folder / f"canvas-{conference}-{time.monotonic_ns()}.png"
+    assert box.esl.api(f"conference {conference} vid-write-png {path}").startswith("+OK")
+    data = wait_for(lambda: path.exists() and path.stat().st_size > 24 and path.read_bytes(),
+                    what="canvas PNG written")
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_the_video_resolution_sets_the_next_meetings_canvas(box: Box) -> None:
+    """C1: the canvas of a meeting is made at its start from the call settings; a change
+    applies to meetings that start after it (a running one keeps its canvas)."""
+    before = box.admin.get("/api/v1/settings/call").json()
+    first, second = meeting(box, subject="Canvas A"), meeting(box, subject="Canvas B")
+    try:
+        with calling(box, "3001", first["id"]):
+            wait_for(lambda: members(box, first["id"]) == ["3001"])
+            assert canvas_size(box, first["id"]) == (1280, 720)  # 720P/30FPS, the default
+            settings_put(box, "call", {"max_video_resolution": "360p30"})
+            with calling(box, "3002", second["id"]):
+                wait_for(lambda: members(box, second["id"]) == ["3002"])
+                assert canvas_size(box, second["id"]) == (640, 360)
+                assert canvas_size(box, first["id"]) == (1280, 720)  # still running
+    finally:
+        settings_put(box, "call", {"max_video_resolution": before["max_video_resolution"]})
+
+
+def test_the_prompts_are_in_the_ivr_language_of_the_next_call(box: Box) -> None:
+    """C5: zh by default; after the change to en the next caller hears the English files
+    (the file paths FreeSWITCH reports in PLAYBACK_START)."""
+    heard: dict[str, list[str]] = {}
+    try:
+        for language, account in (("zh", "3001"), ("en", "3002")):
+            settings_put(box, "call", {"ivr_language": language})
+            with calling(box, account, IVR):
+                uuid = wait_for(lambda account=account: channel_of(box, account, IVR))
+                wait_playing(box, uuid, "ivr/enter-meeting-id.wav")
+                heard[language] = played(box, uuid)
+    finally:
+        settings_put(box, "call", {"ivr_language": "zh"})
+    for language, paths in heard.items():
+        assert paths and all(f"/vcbox/{language}/ivr/" in p for p in paths), paths
+
+
+def test_the_video_rooms_of_a_scheduled_meeting_are_called_at_its_start(box: Box) -> None:
+    """A meeting under way with a video room: the control plane calls the room's bound
+    account within its check interval; the room's terminal answers and is a member."""
+    res = box.admin.post("/api/v1/rooms", json={"name": "Room 3007", "kind": "video",
+                                                "bound_account": "3007"})
+    assert res.status_code == 200, res.text
+    room = res.json()
+    device = terminal(box, "3007", "room")
+    done = device.register()
+    assert done.returncode == 0, outcome(done, device, "register-200")
+    answering = device.answer()
+    try:
+        now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+        booked = meeting(box, kind="scheduled", subject="Room call", start=now.isoformat(),
+                         duration_min=30, rooms=[room["id"]])
+        text = wait_for(lambda: "/3007@" in member_channels(box, booked["id"]),
+                        timeout=CALL_OUT_CHECK_S + 15, what="the room was called")
+        assert text
+        box.esl.api(f"conference {booked['id']} hup all")
+        answering.wait(timeout=20)
+        assert answering.returncode == 0, outcome(answering, device, "answer")
+    finally:
+        if answering.poll() is None:
+            answering.kill()
+        answering.communicate()
+
+
+def member_channels(box: Box, conference: str) -> str:
+    try:
+        text = box.esl.api(f"conference {conference} list")
+    except EslReplyError:
+        return ""
+    return " ".join(line.split(";")[1] for line in text.splitlines() if line.count(";") > 5)
+
+
+def test_over_the_licensed_concurrency_a_caller_joins_audio_only(box: Box) -> None:
+    """L4 with a 2-call license: FreeSWITCH counts the calls; the third participant hears
+    that it joins with audio only and its answer offers no video."""
+    activate(box.admin, box.keys, serial="TEST-TWO", concurrency=2)
+    room = meeting(box, subject="Two calls")
+    try:
+        with calling(box, "3001", room["id"]), calling(box, "3002", room["id"]):
+            wait_for(lambda: members(box, room["id"]) == ["3001", "3002"])
+            with calling(box, "3003", room["id"]):
+                wait_for(lambda: members(box, room["id"]) == ["3001", "3002", "3003"])
+                # FreeSWITCH's limit sent it to the audio-only join ("a<dialled>")
+                third = channel_of(box, "3003", "a" + room["id"])
+                wait_playing(box, third, "ivr/audio-only.wav")
+                assert box.esl.api(f"uuid_getvar {third} vcbox_audio_only").strip() == "true"
+            firsts = [channel_of(box, a, room["id"]) for a in ("3001", "3002")]
+            assert not any(p.endswith("ivr/audio-only.wav") for u in firsts
+                           for p in played(box, u))
+    finally:
+        activate(box.admin, box.keys)
