@@ -22,6 +22,7 @@ from controlplane.mail import Mailer
 from controlplane.meeting_runner import MeetingRunner
 from controlplane.meetings import Meetings
 from controlplane.oplog import OperationLog
+from controlplane.polling import Poller
 from controlplane.rooms import Rooms
 from controlplane.settings import Settings
 from controlplane.store import Documents, History
@@ -47,6 +48,7 @@ class Services:
     cdrs: CdrInbox
     meetings: Meetings
     runner: MeetingRunner
+    poller: Poller
     started: float = field(default_factory=time.time)
 
     @classmethod
@@ -111,6 +113,9 @@ class Services:
             esl=esl,
             cdrs=CdrInbox(config.data_dir),
             meetings=meetings,
+            poller=Poller(esl, lambda: settings.stored("call"),
+                          layout_of=lambda name: meeting_layout(meetings, settings, name),
+                          owns=lambda name: meetings.find(name) is not None),
             runner=MeetingRunner(
                 meetings, esl,
                 bound_account=lambda room_id: (rooms.find(room_id) or {}).get(
@@ -120,9 +125,19 @@ class Services:
 
     def close(self) -> None:
         self.runner.stop()
+        self.poller.stop(restore=False)
         self.esl.close()
         self.history.close()
         self.docs.close()
+
+
+def meeting_layout(meetings: Meetings, settings: Settings, conference: str) -> str | None:
+    """The layout polling works with: a 1+N meeting's from the call settings; None (the
+    equal layout of the settings) for the others."""
+    meeting = meetings.find(conference)
+    if meeting is not None and meeting.get("layout") == "1+n":
+        return settings.value("call", "one_plus_n_layout")
+    return None
 
 
 def create_app(config: Config, services: Services | None = None) -> Bottle:

@@ -64,6 +64,7 @@ def serve(config: Config) -> None:
     # Render every config from the store and start what runs here (first run, upgrades).
     services.applier.startup()
     services.runner.start()
+    services.poller.start()  # C3: rotates who is on screen where members exceed the layout
     app = create_app(config, services)
     from controlplane.web.api_freeswitch import directory_handler, fast_path
     from controlplane.web.directory_listener import DirectoryListener

@@ -5,6 +5,11 @@ Scenario fields come from an injection file, one line per terminal:
 [field0] account, [field1] domain, [field2] its digest credentials.
 Every INVITE and REGISTER is challenged (the internal profile authenticates every
 address), so each scenario answers the challenge with [field2].
+
+Video terminals (issue 11): Terminal.video_call (a UAC offering PCMA + VP8/H264, sending
+audio and video, its answer's SDP read back with answer_sdp) and Terminal.video_answer
+(a UAS for originates and bridged calls, one SIPp for many calls); the media come from
+tests/media.py.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ def _send(lines: list[str], retrans: bool = True, attrs: str = "") -> str:
 
 
 def _request(method: str, uri: str, cseq: int, extra: list[str], sdp: bool = False,
-             to: str = "") -> list[str]:
+             to: str = "", body: list[str] | None = None) -> list[str]:
     lines = [f"{method} {uri} SIP/2.0",
              "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]",
              "From: <sip:[field0]@[field1]>;tag=[call_number]",
@@ -38,7 +43,7 @@ def _request(method: str, uri: str, cseq: int, extra: list[str], sdp: bool = Fal
              "Max-Forwards: 70", f"User-Agent: {USER_AGENT}"]
     if sdp:
         return [*lines, "Content-Type: application/sdp", "Content-Length: [len]", "",
-                *SDP]
+                *(body or SDP)]
     return [*lines, "Content-Length: 0"]
 
 
@@ -137,6 +142,180 @@ def ring_scenario() -> str:
             + "</scenario>\n")
 
 
+# -- video terminals ------------------------------------------------------------------------
+# SIPp 3.6 plays one pcap at a time per call (a play_pcap_* cancels the one before), so
+# a video terminal sends its video with play_pcap_video (from [media_port+2]) and its
+# audio with rtp_stream (raw A-law bytes that SIPp packetizes and loops itself, from its
+# own port [rtpstream_audio_port]).
+VIDEO_CODECS: dict[str, tuple[int, list[str]]] = {
+    "VP8": (96, ["a=rtpmap:96 VP8/90000"]),
+    "H264": (97, ["a=rtpmap:97 H264/90000",
+                  "a=fmtp:97 profile-level-id=42e01f;packetization-mode=1"]),
+}
+
+
+def _audio_sdp(streamed: bool) -> list[str]:
+    port = "[rtpstream_audio_port]" if streamed else "[media_port]"
+    return [line.replace("[media_port]", port) for line in SDP]
+
+
+def av_sdp(codecs: tuple[str, ...] = ("VP8", "H264"), streamed: bool = True) -> list[str]:
+    """An offer of PCMA and video in these codecs (the first one preferred); streamed:
+    the audio comes from rtp_stream (its port), else from [media_port]."""
+    pts = " ".join(str(VIDEO_CODECS[c][0]) for c in codecs)
+    return [*_audio_sdp(streamed), f"m=video [media_port+2] RTP/AVP {pts}",
+            *[line for c in codecs for line in VIDEO_CODECS[c][1]], "a=sendrecv"]
+
+
+def _plays(audio: Path | None, video: Path | None) -> str:
+    """audio: raw A-law for rtp_stream, looped until the call ends; video: a pcap."""
+    actions = ([f'<exec rtp_stream="{audio},-1,8"/>'] if audio else []) + \
+        ([f'<exec play_pcap_video="{video}"/>'] if video else [])
+    if not actions:
+        return ""
+    return "  <nop><action>" + "".join(actions) + "</action></nop>\n"
+
+
+def video_call_scenario(callee: str, audio: Path | None, video: Path | None,
+                        talk_ms: int, codecs: tuple[str, ...] = ("VP8", "H264")) -> str:
+    """A video terminal calling callee: the INVITE offers PCMA + video (codecs), answers
+    the 407 challenge; on the 200 it sends audio (raw A-law, tests/media.py audio_alaw)
+    and video (a capture, tests/media.py video_pcap, as long as the call) for talk_ms,
+    then hangs up with BYE. Run it with a message trace (Terminal.video_call does) to
+    read the answer's SDP (answer_sdp)."""
+    uri = f"sip:{callee}@[field1]"
+    sdp = av_sdp(codecs)
+    parts = [_send(_request("INVITE", uri, 1, [], sdp=True, body=sdp)),
+             '  <recv response="100" optional="true"/>\n',
+             '  <recv response="407" auth="true"/>\n', _ack(uri, 1),
+             _send(_request("INVITE", uri, 2, ["[field2]"], sdp=True, body=sdp)),
+             '  <recv response="100" optional="true"/>\n',
+             '  <recv response="180" optional="true"/>\n',
+             '  <recv response="183" optional="true"/>\n',
+             '  <recv response="200" rrs="true"/>\n',
+             _send(["ACK [next_url] SIP/2.0",
+                    "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]",
+                    "[last_From:]", "[last_To:]", "Call-ID: [call_id]", "CSeq: 2 ACK",
+                    "Max-Forwards: 70", "Content-Length: 0"], retrans=False),
+             _plays(audio, video),
+             f'  <pause milliseconds="{talk_ms}"/>\n',
+             _send(["BYE [next_url] SIP/2.0",
+                    "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]",
+                    "[last_From:]", "[last_To:]", "Call-ID: [call_id]", "CSeq: 3 BYE",
+                    "Max-Forwards: 70", "Content-Length: 0"]),
+             '  <recv response="200"/>\n']
+    return _HEAD + '<scenario name="video-call">\n' + "".join(parts) + "</scenario>\n"
+
+
+def video_answer_scenario(audio: Path | None, video: Path | None, codec: str = "VP8"
+                          ) -> str:
+    """A video terminal taking calls (FreeSWITCH's originate or a bridged call): 180,
+    then 200 with PCMA + video in codec, with the payload type the offer gave that codec
+    (a capture's own payload type must be that one: see Terminal.video_answer); from
+    the ACK it sends audio (raw A-law, looped) and video (a capture) and talks until the
+    BYE. Without audio the answer's audio port is [media_port] (what -rtp_echo uses)."""
+    reply = ["[last_Via:]", "[last_From:]", "[last_To:];tag=[pid]SIPpTag[call_number]",
+             "[last_Call-ID:]", "[last_CSeq:]",
+             "Contact: <sip:[field0]@[local_ip]:[local_port];transport=[transport]>"]
+    rtpmap = VIDEO_CODECS[codec][1][0].split(" ", 1)[1]
+    answer = [*_audio_sdp(audio is not None), "m=video [media_port+2] RTP/AVP [$pt]",
+              f"a=rtpmap:[$pt] {rtpmap}",
+              *[line.replace(f":{VIDEO_CODECS[codec][0]} ", ":[$pt] ")
+                for line in VIDEO_CODECS[codec][1][1:]], "a=sendrecv"]
+    return (_HEAD + '<scenario name="video-answer">\n'
+            + '  <recv request="INVITE" crlf="true">\n    <action>\n'
+            + f'      <ereg regexp="a=rtpmap:([0-9]+) {rtpmap}" search_in="body" '
+            + 'check_it="true" assign_to="offer,pt"/>\n    </action>\n  </recv>\n'
+            + _send(["SIP/2.0 180 Ringing", *reply, "Content-Length: 0"], retrans=False)
+            + _send(["SIP/2.0 200 OK", *reply, "Content-Type: application/sdp",
+                     "Content-Length: [len]", "", *answer])
+            + '  <recv request="ACK" crlf="true"/>\n'
+            + _plays(audio, video)
+            + '  <recv request="BYE"/>\n'
+            + _send(["SIP/2.0 200 OK", "[last_Via:]", "[last_From:]", "[last_To:]",
+                     "[last_Call-ID:]", "[last_CSeq:]", "Content-Length: 0"], retrans=False)
+            + '  <Reference variables="offer"/>\n'
+            + "</scenario>\n")
+
+
+@dataclass(frozen=True)
+class Media:
+    """One m= line of an SDP: its type, port, payload types, and attributes."""
+
+    kind: str
+    port: int
+    formats: tuple[str, ...]
+    attributes: tuple[str, ...]
+
+    def codecs(self) -> list[str]:
+        """Encoding names by rtpmap, in the order of the m= line (static ones by number)."""
+        names = {a.split()[0].split(":")[1]: a.split()[1].split("/")[0]
+                 for a in self.attributes if a.startswith("rtpmap:")}
+        static = {"0": "PCMU", "8": "PCMA", "9": "G722"}
+        return [names.get(f, static.get(f, f)) for f in self.formats]
+
+
+def parse_sdp(body: str) -> list[Media]:
+    media: list[Media] = []
+    kind, port, formats, attrs = "", 0, (), []
+    for line in body.replace("\r", "").split("\n"):
+        if line.startswith("m="):
+            if kind:
+                media.append(Media(kind, port, formats, tuple(attrs)))
+            words = line[2:].split()
+            kind, port, formats, attrs = words[0], int(words[1]), tuple(words[3:]), []
+        elif line.startswith("a=") and kind:
+            attrs.append(line[2:])
+    if kind:
+        media.append(Media(kind, port, formats, tuple(attrs)))
+    return media
+
+
+def trace_messages(path: Path) -> list[tuple[str, str]]:
+    """SIPp's message trace (-trace_msg): ("received" | "sent", message) in order."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    out: list[tuple[str, str]] = []
+    for block in text.split("\n----------------------------------------------- ")[0:]:
+        head, _, message = block.partition("\n\n")
+        if " message received " in head:
+            out.append(("received", message.strip("\n") + "\n"))
+        elif " message sent " in head:
+            out.append(("sent", message.strip("\n") + "\n"))
+    return out
+
+
+def answer_sdp(path: Path) -> str | None:
+    """The SDP of the last 200 OK to an INVITE in a message trace (None: no such
+    answer, or one without a body)."""
+    found = None
+    for way, message in trace_messages(path):
+        head, _, body = message.partition("\n\n")
+        lines = head.split("\n")
+        if way == "received" and lines[0].startswith("SIP/2.0 200") and any(
+                line.lower().startswith("cseq:") and line.rstrip().endswith("INVITE")
+                for line in lines):
+            found = body.strip() or None
+    return found
+
+
+def offered_payload_type(sdp: str, codec: str) -> int | None:
+    """The payload type an SDP gives an encoding name (first m= line that has it)."""
+    for media in parse_sdp(sdp):
+        for fmt, name in zip(media.formats, media.codecs(), strict=False):
+            if name.upper() == codec.upper():
+                return int(fmt)
+    return None
+
+
+def offer_sdp(path: Path) -> str | None:
+    """The SDP of the first INVITE received in a message trace."""
+    for way, message in trace_messages(path):
+        head, _, body = message.partition("\n\n")
+        if way == "received" and head.startswith("INVITE "):
+            return body.strip() or None
+    return None
+
+
 @dataclass
 class Terminal:
     """One SIP device of an account: its SIPp runs share its local SIP and media ports."""
@@ -165,10 +344,10 @@ class Terminal:
                          f"username={self.account} password={self.password}]\n")
         return path, users
 
-    def argv(self, name: str, scenario: str, *extra: str) -> list[str]:
+    def argv(self, name: str, scenario: str, *extra: str, calls: int = 1) -> list[str]:
         path, users = self._files(name, scenario)
         return [locate("sipp"), self.server, "-sf", str(path), "-inf", str(users),
-                "-m", "1", "-i", "127.0.0.1", "-p", str(self.sip_port),
+                "-m", str(calls), "-i", "127.0.0.1", "-p", str(self.sip_port),
                 "-mp", str(self.media_port or 0), "-timeout", str(self.timeout_s),
                 "-timeout_error",
                 "-nostdin", "-trace_err", "-error_file", str(self.folder / f"{name}.err"),
@@ -199,6 +378,68 @@ class Terminal:
              ) -> subprocess.CompletedProcess:
         return self.run(f"call-{callee}-{expect}",
                         call_scenario(callee, expect, talk_ms, media))
+
+    def trace(self, name: str) -> Path:
+        """The message trace of run `name` (for answer_sdp / offer_sdp)."""
+        return self.folder / f"{name}.msg"
+
+    def _traced(self, name: str) -> list[str]:
+        self.trace(name).unlink(missing_ok=True)
+        return ["-trace_msg", "-message_file", str(self.trace(name))]
+
+    def video_call(self, callee: str, talk_ms: int = 3000,
+                   codecs: tuple[str, ...] = ("VP8", "H264"), media: bool = True,
+                   wait: bool = True, color: str | None = None, fps: int = 10
+                   ) -> subprocess.CompletedProcess | subprocess.Popen:
+        """Call callee as a video terminal (video_call_scenario): the captures of the
+        first codec, as long as the call (color: a plain picture of that colour);
+        answer_sdp(self.trace(name)) tells what the answer said, name =
+        f"video-call-{callee}". wait=False: the Popen."""
+        from tests import media as captures
+
+        play_s = talk_ms / 1000 + 1
+        audio = captures.audio_alaw() if media else None
+        video = captures.video_pcap(play_s, codecs[0], color=color, fps=fps) \
+            if media else None
+        name = f"video-call-{callee}"
+        scenario = video_call_scenario(callee, audio, video, talk_ms, codecs)
+        timeout = max(self.timeout_s, talk_ms // 1000 + 20)
+        argv = self.argv(name, scenario, *self._traced(name))
+        argv[argv.index("-timeout") + 1] = str(timeout)
+        if not wait:
+            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, cwd=self.folder)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 20,
+                              cwd=self.folder)
+
+    def video_answer(self, talk_s: float = 30, codec: str = "VP8", calls: int = 1,
+                     payload_type: int | None = None, audio: bool = True,
+                     video: bool = True, color: str | None = None, fps: int = 10,
+                     echo: bool = False, bursts: bool = False) -> subprocess.Popen:
+        """Take `calls` calls (one SIPp, each call its own dialog; all answers give this
+        terminal's media ports) as a video terminal (video_answer_scenario), sending
+        audio and video for up to talk_s seconds of each; wait() for the outcome.
+        payload_type: the one the caller's offer gives the codec (FreeSWITCH numbers its
+        dynamic payload types itself: offered_payload_type), which the video capture is
+        made with; the default is the codec's own in VIDEO_CODECS. color: a plain
+        picture of that colour instead of the test picture; echo: send back the RTP
+        that comes in (SIPp's -rtp_echo; best with audio and video off); bursts: the
+        audio is a second of tone and a second of silence in turn (a speaker)."""
+        from tests import media as captures
+
+        audio_file = captures.audio_alaw(bursts=bursts) if audio else None
+        video_pcap = None
+        if video:
+            pt = payload_type or VIDEO_CODECS[codec][0]
+            video_pcap = captures.video_pcap(talk_s, codec, payload_type=pt, color=color,
+                                             fps=fps)
+        name = "video-answer"
+        argv = self.argv(name, video_answer_scenario(audio_file, video_pcap, codec),
+                         *self._traced(name), *(["-rtp_echo"] if echo else []),
+                         calls=calls)
+        argv[argv.index("-timeout") + 1] = str(max(self.timeout_s, int(talk_s) + 30))
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=self.folder)
 
     def error_log(self, name: str) -> str:
         path = self.folder / f"{name}.err"

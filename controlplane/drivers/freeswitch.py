@@ -235,12 +235,24 @@ class FreeSwitch:
     # -- helpers -------------------------------------------------------------------------------
 
     def _api(self, verb: str, command: str) -> str:
-        try:
-            return self.esl.api(command)
-        except EslUnreachable as exc:
-            raise _Skipped(self._unreachable(exc)) from exc
-        except EslError as exc:
-            raise ActionFailed(self.name, verb, exc.reason) from exc
+        deadline = 0.0
+        while True:
+            try:
+                return self.esl.api(command)
+            except EslUnreachable as exc:
+                if self.process is None or self.process.pid is None:
+                    raise _Skipped(self._unreachable(exc)) from exc
+                # Our own FreeSWITCH runs: the link is between retries (after a restart
+                # it waits out its backoff). Wait for it rather than skip the action.
+                deadline = deadline or (time.monotonic() + self.esl.backoff_max
+                                        + STATUS_TIMEOUT_S)
+                if time.monotonic() > deadline:
+                    raise ActionFailed(self.name, verb, f"FreeSWITCH runs (pid "
+                                       f"{self.process.pid}) but its event socket does "
+                                       f"not answer: {exc.reason}") from exc
+                self.sleep(self.poll_s)
+            except EslError as exc:
+                raise ActionFailed(self.name, verb, exc.reason) from exc
 
     def _unreachable(self, exc: EslError) -> str:
         if self.program is None:

@@ -18,6 +18,7 @@ import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +29,13 @@ import pytest
 from controlplane.drivers.esl import Esl, EslEvent, EslReplyError
 from controlplane.drivers.processes import freeswitch_esl
 from controlplane.meeting_runner import CALL_OUT_CHECK_S
+from controlplane.polling import parse_list, reservations
+from tests import media
+from tests.canvas import PALETTE, wait_canvas
 from tests.components import require
 from tests.conftest import Client, Server, configured_server
 from tests.license_keys import LicenseKeys, activate, make_keys
-from tests.sipp import Terminal, call_scenario, outcome
+from tests.sipp import Terminal, answer_sdp, call_scenario, outcome, parse_sdp
 
 FIXED_PORTS = (5060, 5061, 8021, 8089)
 IVR, MEET_NOW = "90000", "90001"
@@ -60,7 +64,7 @@ def port_taken(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
-    require("freeswitch", "sipp", "espeak-ng", "sox")
+    require("freeswitch", "sipp", "espeak-ng", "sox", "ffmpeg")
     taken = [p for p in FIXED_PORTS if port_taken(p)]
     assert not taken, f"ports in use by something else: {taken}"
     folder = tmp_path_factory.mktemp("meetings")
@@ -82,6 +86,17 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
             yield box
         finally:
             esl.close()
+
+
+@pytest.fixture(autouse=True)
+def calls_released(box: Box) -> Iterator[None]:
+    """After each test, once its channels are gone, FreeSWITCH counts no call (L4): every
+    call counted is released at its hangup."""
+    yield
+    def channels() -> int:
+        return len(json.loads(box.esl.api("show channels as json")).get("rows") or [])
+    wait_for(lambda: channels() == 0 or None, timeout=30, what="every channel hung up")
+    assert box.esl.api("limit_usage hash vcbox calls").strip() == "0"
 
 
 def create_account(box: Box, account: str) -> None:
@@ -116,10 +131,7 @@ def calling(box: Box, account: str, number: str, talk_ms: int = 15000
         yield proc
     finally:
         # Hang up from FreeSWITCH's side (it sends the BYE), then end SIPp.
-        uuid = channel_of(box, account, number)
-        if uuid:
-            with contextlib.suppress(EslReplyError):  # it may be gone by now
-                box.esl.api(f"uuid_kill {uuid}")
+        hang_up(box, account)
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
@@ -142,6 +154,15 @@ def members(box: Box, conference: str) -> list[str]:
     except EslReplyError:  # -ERR Conference <id> not found
         return []
     return sorted(line.split(";")[4] for line in text.splitlines() if line.count(";") > 5)
+
+
+def hang_up(box: Box, caller: str) -> None:
+    """Hang up every channel of this caller (whatever it was transferred to since)."""
+    rows = json.loads(box.esl.api("show channels as json")).get("rows") or []
+    for row in rows:
+        if row.get("cid_num") == caller:
+            with contextlib.suppress(EslReplyError):  # it may be gone by now
+                box.esl.api(f"uuid_kill {row['uuid']}")
 
 
 def channel_of(box: Box, caller: str, destination: str) -> str:
@@ -371,5 +392,136 @@ def test_over_the_licensed_concurrency_a_caller_joins_audio_only(box: Box) -> No
             firsts = [channel_of(box, a, room["id"]) for a in ("3001", "3002")]
             assert not any(p.endswith("ivr/audio-only.wav") for u in firsts
                            for p in played(box, u))
+    finally:
+        activate(box.admin, box.keys)
+
+
+# -- video members: layouts, polling, audio-only answers -----------------------------------
+
+def hex_color(index: int) -> str:
+    r, g, b = PALETTE[index]
+    return f"0x{r:02x}{g:02x}{b:02x}"
+
+
+@contextmanager
+def video_callers(box: Box, number: str, count: int, first: int = 0, talk_ms: int = 90000
+                  ) -> Iterator[list[Terminal]]:
+    """count video terminals (accounts 31xx, colours PALETTE[first:first+count]) dialling
+    number through the live dialplan; hung up from FreeSWITCH's side at the end."""
+    with ThreadPoolExecutor(4) as pool:  # the captures, made (or found) beforehand
+        list(pool.map(lambda n: media.video_pcap(talk_ms / 1000 + 1, color=hex_color(n),
+                                                 fps=5), range(first, first + count)))
+    devices, procs = [], []
+    try:
+        for n in range(first, first + count):
+            account = f"31{n:02d}"
+            if account not in box.__dict__["passwords"]:
+                create_account(box, account)
+            device = Terminal(box.folder / f"v{account}", account,
+                              box.__dict__["passwords"][account],
+                              box.admin.get("/api/v1/settings/network").json()["domain"],
+                              sip_port=5700 + n, media_port=22000 + 10 * n, timeout_s=60)
+            procs.append(device.video_call(number, talk_ms=talk_ms, wait=False,
+                                           color=hex_color(n), fps=5))
+            devices.append(device)
+            time.sleep(0.15)  # in order: slots go by join order
+        yield devices
+    finally:
+        for device in devices:
+            hang_up(box, device.account)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
+
+def video_members(box: Box, conference: str) -> int:
+    try:
+        listing = box.esl.api(f"conference {conference} json_list")
+    except EslReplyError:
+        return 0
+    return listing.count('"has_video":\ttrue')
+
+
+def test_three_video_members_show_in_the_configured_layout(box: Box) -> None:
+    """C3: a meeting starts with the call settings' equal layout: three members fill three
+    slots of a 2x2; after changing the setting to 3x3 the next meeting has a 3x3."""
+    before = box.admin.get("/api/v1/settings/call").json()["equal_layout"]
+    try:
+        for layout in ("2x2", "3x3"):
+            settings_put(box, "call", {"equal_layout": layout})
+            room = meeting(box, subject=f"Layout {layout}")
+            with video_callers(box, room["id"], 3, talk_ms=30000):
+                wait_for(lambda room=room: video_members(box, room["id"]) == 3)
+                cells = 4 if layout == "2x2" else 9
+                seen = wait_canvas(box.esl, room["id"], layout, box.folder,
+                                   lambda s: sorted(v for v in s.values() if v is not None)
+                                   == [0, 1, 2])
+                assert len(seen) == cells and sorted(
+                    v for v in seen.values() if v is not None) == [0, 1, 2], seen
+                assert list(seen.values()).count(None) == cells - 3
+    finally:
+        settings_put(box, "call", {"equal_layout": before})
+
+
+def test_twenty_members_of_a_4x4_meeting_rotate_on_the_polling_interval(box: Box) -> None:
+    """C3 through the control plane's own poller: 20 video callers dial a meeting with
+    the 4x4 layout; every polling_interval_s (5 s, the shortest the settings allow) the
+    members on screen change, as `conference <id> list` shows (each shown member's
+    reservation id is its slot); when members drop to 16, polling ends."""
+    settings_put(box, "call", {"equal_layout": "4x4", "polling_interval_s": 5,
+                               "polling_rule": "all"})
+    room = meeting(box, subject="Polling")
+    try:
+        with video_callers(box, room["id"], 20, talk_ms=90000) as devices:
+            wait_for(lambda: video_members(box, room["id"]) == 20, timeout=40,
+                     what="20 video members")
+
+            def shown() -> dict[int, int]:
+                return reservations(parse_list(box.esl.api(f"conference {room['id']} list")))
+
+            windows: list[dict[int, int]] = []
+            times: list[float] = []
+            first = wait_for(lambda: len(shown()) == 16 and shown(), timeout=20,
+                             what="polling started")
+            windows.append(first)
+            times.append(time.monotonic())
+            for _ in range(2):
+                nxt = wait_for(lambda: (s := shown()) and len(s) == 16 and
+                               set(s) != set(windows[-1]) and s, timeout=12,
+                               what="the next window")
+                windows.append(nxt)
+                times.append(time.monotonic())
+            for a, b in zip(windows, windows[1:], strict=False):
+                assert len(set(b) - set(a)) == 4  # the 4 waiting come on screen
+                assert sorted(b.values()) == list(range(1, 17))  # one member a slot
+            assert all(3.5 < b - a < 8 for a, b in zip(times, times[1:], strict=False)), times
+            # Four leave: the 16 left fit, polling ends, no reservations are left.
+            for device in devices[:4]:
+                box.esl.api(f"uuid_kill {channel_of(box, device.account, room['id'])}")
+            wait_for(lambda: video_members(box, room["id"]) == 16)
+            wait_for(lambda: not shown(), timeout=12, what="polling ended")
+    finally:
+        settings_put(box, "call", {"polling_interval_s": 10})
+
+
+def test_with_a_two_call_license_the_third_answer_carries_no_video(box: Box) -> None:
+    """L4: the first two video callers' answers offer video; the third's answer has
+    its video stream refused (port 0) or left out."""
+    activate(box.admin, box.keys, serial="TEST-TWO-VIDEO", concurrency=2)
+    room = meeting(box, subject="Two video calls")
+    try:
+        with video_callers(box, room["id"], 2, first=20, talk_ms=20000) as two:
+            wait_for(lambda: video_members(box, room["id"]) == 2, what="two video members")
+            with video_callers(box, room["id"], 1, first=22, talk_ms=20000) as [third]:
+                wait_for(lambda: len(members(box, room["id"])) == 3, what="three members")
+                answers = [answer_sdp(d.trace(f"video-call-{room['id']}"))
+                           for d in (*two, third)]
+                assert all(answers), answers
+                video = [[m for m in parse_sdp(a or "") if m.kind == "video"] for a in answers]
+                assert video[0] and video[1], answers
+                assert video[0][0].port > 0 and video[1][0].port > 0
+                assert not video[2] or video[2][0].port == 0, answers[2]
+                assert video_members(box, room["id"]) == 2
     finally:
         activate(box.admin, box.keys)
