@@ -9,9 +9,10 @@ Directory lookups (sip_auth when a terminal registers or calls, user_call when a
 bridged to a user, message-count ...) are answered from the accounts' in-memory index
 with the account's a1-hash, never a clear password, and max-registrations-per-extension
 (E1: 5 devices), which sofia reads from the user's params. Dialplan lookups are answered
-by controlplane.dialplan (a call to an account rings its devices; anything else is 404).
-Everything else (configuration, gateway and network-list scans, unknown users) gets
-FreeSWITCH's "not found" document, after which FreeSWITCH uses its own files.
+by controlplane.dialplan (accounts, meetings, the access numbers; anything else is 404).
+Everything else (gateway and network-list scans, unknown users; configuration is not
+bound to the gateway) gets FreeSWITCH's "not found" document, after which FreeSWITCH
+uses its own files.
 
 POST /freeswitch/cdr takes mod_json_cdr's call records (same credentials, form field
 `cdr`) into the CDR inbox (controlplane.cdr); an answer other than 200 makes FreeSWITCH
@@ -228,13 +229,47 @@ def directory_handler(services: Services) -> Callable[[dict, Callable[[int], byt
     return handle
 
 
+def cdr_handler(services: Services) -> Callable[[dict, Callable[[int], bytes]], Answer]:
+    """POST /freeswitch/cdr as a function of the WSGI environ and a body reader (one
+    record at every hangup: served before the web framework, like the directory)."""
+    refusal = gateway_guard(services)
+
+    def handle(environ: dict, read_body: Callable[[int], bytes]) -> Answer:
+        refused = refusal(environ)
+        if refused is not None:
+            return refused
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        # urlencoded, as mod_json_cdr posts with encode=true: cdr=<JSON>; the limit is on
+        # the posted form
+        if length > cdr.MAX_RECORD_BYTES:
+            return _text(413, "too large\n")
+        raw = read_body(length) if length > 0 else b""
+        text = next((unquote_plus(part[4:].decode("latin-1"), encoding="utf-8",
+                                  errors="replace")
+                     for part in raw.split(b"&") if part.startswith(b"cdr=")), "")
+        try:
+            services.cdrs.put(text)
+        except cdr.BadRecord as exc:
+            return _text(400, f"{exc}\n")
+        return _text(200, "ok\n")
+
+    return handle
+
+
+FAST_ROUTES = {"/freeswitch/xml": directory_handler, "/freeswitch/cdr": cdr_handler}
+
+
 def fast_path(app: Callable, services: Services) -> Callable:
-    """WSGI middleware: POST /freeswitch/xml goes straight to the directory handler."""
-    handle = directory_handler(services)
+    """WSGI middleware: FreeSWITCH's posts (directory and dialplan lookups, call records)
+    go straight to their handlers."""
+    handlers = {path: make(services) for path, make in FAST_ROUTES.items()}
 
     def wsgi(environ: dict, start_response: Callable) -> list[bytes]:
-        if environ.get("PATH_INFO") == "/freeswitch/xml" and environ.get(
-                "REQUEST_METHOD") == "POST":
+        handle = handlers.get(environ.get("PATH_INFO", ""))
+        if handle is not None and environ.get("REQUEST_METHOD") == "POST":
             status, headers, body = handle(environ, environ["wsgi.input"].read)
             start_response(STATUS_LINES[status],
                            [*headers.items(), ("Content-Length", str(len(body)))])
@@ -254,22 +289,11 @@ def routes(app: Bottle, services: Services) -> None:
         status, headers, body = handle(request.environ, lambda n: request.body.read(n))
         return HTTPResponse(body, status, headers)
 
-    refusal = gateway_guard(services)
+    take_cdr = cdr_handler(services)
 
     @app.post("/freeswitch/cdr", auth="public", csrf=False,
               summary="mod_json_cdr's call records (FreeSWITCH only: loopback and HTTP basic"
               " auth), form field cdr: kept in the CDR inbox, once per call")
     def json_cdr():
-        refused = refusal(request.environ)
-        if refused is None:
-            if (request.content_length or 0) > cdr.MAX_RECORD_BYTES:
-                refused = _text(413, "too large\n")
-            else:
-                try:
-                    services.cdrs.put(request.forms.getunicode("cdr") or "")
-                except cdr.BadRecord as exc:
-                    refused = _text(400, f"{exc}\n")
-        if refused is not None:
-            status, headers, body = refused
-            return HTTPResponse(body, status, headers)
-        return HTTPResponse(b"ok\n", 200, {"Content-Type": "text/plain"})
+        status, headers, body = take_cdr(request.environ, lambda n: request.body.read(n))
+        return HTTPResponse(body, status, headers)

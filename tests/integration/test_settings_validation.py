@@ -74,6 +74,9 @@ CALL_BAD: dict[str, list[Any]] = {
     "ivr_language": ["fr", "ZH", 1, ""],
     "max_uplink_kbps": [2000, 2048.0, "2048", True, 0],
     "max_downlink_kbps": [4097, 4096.0, "4M", False, -2048],
+    # access numbers: exactly 5 ASCII digits
+    "ivr_number": ["9000", "900000", 90000, "9000a", "９００００", ""],
+    "meet_now_number": ["123", "12345678", 90001, "+9001", " "],
 }
 for _field, _values in CALL_BAD.items():
     for _value in _values:

@@ -223,7 +223,8 @@
       } else if (value.trim()) suggestSoon(value);
     });
     chipInput.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" && commitTyped()) e.preventDefault();
+      // Enter in the participants box adds what was typed; it never submits the dialog.
+      if (e.key === "Enter") { e.preventDefault(); commitTyped(); }
       else if (e.key === "Backspace" && !chipInput.value && participants.length) { participants.pop(); drawChips(); }
     });
     chipInput.addEventListener("blur", commitTyped);
@@ -244,7 +245,7 @@
       rooms.forEach((room, i) => {
         const box = element("input", "form-check-input");
         box.type = "checkbox"; box.name = "rooms"; box.value = room.id; box.id = `meeting-room-${i}`;
-        box.dataset.skip = "1"; box.checked = chosen.includes(room.id);
+        box.dataset.skip = "1"; box.checked = box.defaultChecked = chosen.includes(room.id);
         const label = element("label", "form-check-label", room.name, " ",
           element("span", "text-secondary small", room.kind === "video" ? T.videoRoom : T.normalRoom));
         label.htmlFor = box.id;
@@ -276,6 +277,9 @@
     }
 
     async function openDialog(meeting, kind) {
+      // What needs the server first; then the form is filled and shown in one go, so
+      // nothing typed meanwhile is reset.
+      if (kind === "scheduled") await drawRooms(meeting ? meeting.rooms : []);
       editing = meeting;
       clearErrors(form);
       form.reset();
@@ -293,7 +297,6 @@
       if (kind === "scheduled") {
         durations(meeting ? meeting.duration_min : 60);
         field("start").value = meeting ? meeting.start : nextHalfHour();
-        await drawRooms(meeting ? meeting.rooms : []);
       }
       suggest("");
       bootstrap.Modal.getOrCreateInstance(dialog).show();
