@@ -149,6 +149,13 @@ def _text(status: int, body: str, **headers: str) -> Answer:
     return status, {"Content-Type": "text/plain", **headers}, body.encode()
 
 
+def content_length(environ: dict) -> int:
+    try:
+        return int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 def gateway_guard(services: Services) -> Callable[[dict], Answer | None]:
     """Who may post to the FreeSWITCH gateway routes: this host's FreeSWITCH with the
     rendered credentials. The refusal to send, or None when the request may go on."""
@@ -203,10 +210,7 @@ def directory_handler(services: Services) -> Callable[[dict, Callable[[int], byt
         refused = refusal(environ)
         if refused is not None:
             return refused
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
+        length = content_length(environ)
         if length > MAX_FORM_BYTES:
             return _text(413, "too large\n")
         form = form_fields(read_body(length) if length > 0 else b"")
@@ -238,10 +242,7 @@ def cdr_handler(services: Services) -> Callable[[dict, Callable[[int], bytes]], 
         refused = refusal(environ)
         if refused is not None:
             return refused
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
+        length = content_length(environ)
         # urlencoded, as mod_json_cdr posts with encode=true: cdr=<JSON>; the limit is on
         # the posted form
         if length > cdr.MAX_RECORD_BYTES:

@@ -49,21 +49,16 @@ from controlplane.drivers.processes import FREESWITCH_DIR, freeswitch_esl
 from controlplane.drivers.services import ActionFailed
 from tests.components import locate, require
 from tests.conftest import REPO
+from tests.freeswitch_ports import assert_ports_free, port_taken
 from tests.license_keys import licensed_server
 from tests.sipp import Terminal, outcome, point_to_point
 
-FIXED_PORTS = (5060, 5061, 8021, 8089)
 DOMAIN_KEY = ("network", "domain")
-def port_taken(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     require("freeswitch", "sipp")
-    taken = [p for p in FIXED_PORTS if port_taken(p)]
-    assert not taken, f"ports in use by something else: {taken}"
+    assert_ports_free()
     folder = tmp_path_factory.mktemp("freeswitch")
     with licensed_server(folder, VCBOX_LOCAL_SERVICES="freeswitch",
                          VCBOX_DIRECTORY_PORT="8089") as srv:

@@ -34,10 +34,10 @@ from tests import media
 from tests.canvas import PALETTE, wait_canvas
 from tests.components import require
 from tests.conftest import Client, Server, configured_server
+from tests.freeswitch_ports import assert_ports_free
 from tests.license_keys import LicenseKeys, activate, make_keys
 from tests.sipp import Terminal, answer_sdp, call_scenario, outcome, parse_sdp
 
-FIXED_PORTS = (5060, 5061, 8021, 8089)
 IVR, MEET_NOW = "90000", "90001"
 
 
@@ -56,17 +56,11 @@ class Box:
         return self.server.data / "root"
 
 
-def port_taken(port: int) -> bool:
-    import socket
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     require("freeswitch", "sipp", "espeak-ng", "sox", "ffmpeg")
-    taken = [p for p in FIXED_PORTS if port_taken(p)]
-    assert not taken, f"ports in use by something else: {taken}"
+    assert_ports_free()
     folder = tmp_path_factory.mktemp("meetings")
     keys = make_keys(folder)
     with configured_server(folder, VCBOX_LOCAL_SERVICES="freeswitch",
@@ -147,13 +141,18 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = ""
         time.sleep(0.1)
 
 
-def members(box: Box, conference: str) -> list[str]:
-    """The caller ID numbers of the conference's members (FreeSWITCH's own list)."""
+def listing(box: Box, conference: str) -> list[list[str]]:
+    """FreeSWITCH's own member list (`conference <id> list`), one field list a member."""
     try:
         text = box.esl.api(f"conference {conference} list")
     except EslReplyError:  # -ERR Conference <id> not found
         return []
-    return sorted(line.split(";")[4] for line in text.splitlines() if line.count(";") > 5)
+    return [line.split(";") for line in text.splitlines() if line.count(";") > 5]
+
+
+def members(box: Box, conference: str) -> list[str]:
+    """The caller ID numbers of the conference's members."""
+    return sorted(fields[4] for fields in listing(box, conference))
 
 
 def hang_up(box: Box, caller: str) -> None:
@@ -368,11 +367,7 @@ def test_the_video_rooms_of_a_scheduled_meeting_are_called_at_its_start(box: Box
 
 
 def member_channels(box: Box, conference: str) -> str:
-    try:
-        text = box.esl.api(f"conference {conference} list")
-    except EslReplyError:
-        return ""
-    return " ".join(line.split(";")[1] for line in text.splitlines() if line.count(";") > 5)
+    return " ".join(fields[1] for fields in listing(box, conference))
 
 
 def test_over_the_licensed_concurrency_a_caller_joins_audio_only(box: Box) -> None:

@@ -20,7 +20,6 @@ one module-scoped instance, the tests in order.
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import threading
 import time
@@ -46,6 +45,7 @@ from controlplane.polling import (
 from tests import media
 from tests.canvas import PALETTE, wait_canvas
 from tests.components import require
+from tests.freeswitch_ports import assert_ports_free
 from tests.license_keys import licensed_server
 from tests.sipp import (
     Terminal,
@@ -56,17 +56,11 @@ from tests.sipp import (
     parse_sdp,
 )
 
-FIXED_PORTS = (5060, 5061, 8021, 8089)
-def port_taken(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     require("freeswitch", "sipp", "ffmpeg")
-    taken = [p for p in FIXED_PORTS if port_taken(p)]
-    assert not taken, f"ports in use by something else: {taken}"
+    assert_ports_free()
     folder = tmp_path_factory.mktemp("mixer")
     with licensed_server(folder, VCBOX_LOCAL_SERVICES="freeswitch",
                          VCBOX_DIRECTORY_PORT="8089") as srv:

@@ -15,7 +15,6 @@ module-scoped instance, the tests in order.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -35,9 +34,9 @@ from controlplane.drivers.esl import Esl, EslEvent
 from controlplane.drivers.processes import PROMPTS_LINK, freeswitch_esl, freeswitch_prepare
 from tests.components import require
 from tests.conftest import REPO
+from tests.freeswitch_ports import assert_ports_free
 from tests.license_keys import licensed_server
 
-FIXED_PORTS = (5060, 5061, 8021, 8089)
 RATE = 8000  # a null channel runs at 8 kHz: mod_sndfile opens <dir>/8000/<file>
 
 
@@ -49,10 +48,6 @@ class Made:
     warm: str
     warm_s: float
 
-
-def port_taken(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def cli(out: Path) -> tuple[str, float]:
@@ -74,8 +69,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
 
 @pytest.fixture(scope="module")
 def box(made: Made, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    taken = [p for p in FIXED_PORTS if port_taken(p)]
-    assert not taken, f"ports in use by something else: {taken}"
+    assert_ports_free()
     folder = tmp_path_factory.mktemp("freeswitch")
     with licensed_server(folder, VCBOX_LOCAL_SERVICES="freeswitch",
                          VCBOX_DIRECTORY_PORT="8089", VCBOX_PROMPTS=str(made.out)) as srv:
