@@ -138,13 +138,13 @@ class Session:
         self.conn.close()
 
 
-def license_env(folder: Path) -> tuple[dict[str, str], str]:
+def license_env(folder: Path, calls: int = 100) -> tuple[dict[str, str], str]:
     """A key pair of the bench's own, the env that makes the server trust it, and a serial."""
     from controlplane import license as lic
 
     private, public = lic.keygen(folder / "license")
     today = dt.date.today()
-    serial = lic.issue(lic.load_private_key(private), "BENCH-0001", 100,
+    serial = lic.issue(lic.load_private_key(private), "BENCH-0001", calls,
                        str(today - dt.timedelta(days=1)), str(today + dt.timedelta(days=30)))
     return {"VCBOX_LICENSE_PUBKEY": str(public)}, serial
 

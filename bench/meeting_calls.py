@@ -2,11 +2,11 @@
 a static XML dialplan, in one run (issue 11).
 
 Live: the control plane (10,000 accounts imported, a license, one VMR meeting) runs
-FreeSWITCH as its child. Every call makes FreeSWITCH ask the control plane over
-mod_xml_curl for the caller (directory, the INVITE's digest auth), for the dialled number
-(dialplan: controlplane.dialplan, which also counts FreeSWITCH's calls over ESL for the
-licensed concurrency) and for mod_conference's conference.conf when the caller joins
-(answered "not found": FreeSWITCH then reads its file).
+FreeSWITCH as its child. FreeSWITCH asks the control plane over mod_xml_curl for the
+caller (directory: the REGISTER's and INVITE's digest auth; FreeSWITCH keeps the entry in
+its user cache, api_freeswitch.USER_CACHE_MS, flushed at every account change) and for
+the dialled number (dialplan: controlplane.dialplan, live from the store), and posts each
+call's record at hangup (mod_json_cdr → the CDR inbox, fsynced).
 Static: the same rendered FreeSWITCH configuration; the directory is a file of the same
 users (bench/sip_register.py builds it), the dialplan a file whose "default" context has
 the one extension the live dialplan answered for the meeting ID (its document, taken from
@@ -16,32 +16,33 @@ it is not loaded, and mod_json_cdr keeps its records on disk (no url: nobody to 
 to). The control plane is not running.
 
 The actions are the live dialplan's for a VMR without a password: set vcbox_meeting, the
-prompt language, answer, sleep 500 ms (the prompts' lead-in), conference <id>@default.
-Both runs execute exactly these, so the half-second sleep is in both and the ratio is
-fair; it does not count in the setup time (the 200 OK leaves with `answer`).
+prompt language, limit (the licensed calls), answer, sleep 500 ms (the prompts'
+lead-in), conference <id>@default. Both runs execute exactly these.
 
-SIPp calls the meeting ID from the accounts in turn (INVITE, 407, INVITE with
+In both runs the callers register first (SIPp, once each), as terminals do before they
+call. Then SIPp calls the meeting ID from them in turn (INVITE, 407, INVITE with
 credentials, 100/180/183, 200, ACK, HOLD_MS without media, BYE, 200), at most CONCURRENT
-calls at a time, new calls as fast as they end: the conference stays at CONCURRENT
-members or fewer (each call joins about 500 ms after its 200 and leaves at its BYE). Call
-setup time is SIPp's response time from the first INVITE to the 200; calls/s is the rate
-of 200s from the first to the last.
+calls at a time, new calls as fast as they end. Call setup time is SIPp's response time
+from the first INVITE to the 200; calls/s is the rate of 200s from the first to the last.
 
-FreeSWITCH's rendered sessions-per-second (30, switch.conf; over it new calls get 503)
-would cap both runs at the same rate and hide what the live lookups cost: both runs lift
-it over ESL (`fsctl sps`) before SIPp starts. CONCURRENT is half the license's
-concurrency, so the live dialplan never takes its audio-only branch (whose actions
-differ). With CONCURRENT calls of HOLD_MS each, no run can pass about
-CONCURRENT / (HOLD_MS + setup) calls/s: a static run near that bound means the ratio
-flatters the live dialplan, if anything.
+Both runs must be limited by the machine, not by the bench: FreeSWITCH's rendered
+sessions-per-second (30, switch.conf) is lifted over ESL (`fsctl sps`), and CONCURRENT
+is high enough that CONCURRENT / (HOLD_MS + setup), about 235 calls/s, is far above what
+either run reaches (on 2 cores both saturate the CPU: SIPp, FreeSWITCH and, live, the
+control plane share it). CONCURRENT stays under half the licensed concurrency, so the
+live dialplan never takes its audio-only branch.
 
-The figure is live calls/s over static calls/s (target >= 0.9).
+One round's rate moves by about 10 % from run to run on a shared machine, so each
+dialplan gets ROUNDS rounds and the figure is the median round of each: live calls/s over
+static calls/s (target >= 0.9). The CPU milliseconds per call by process say where the
+difference goes.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -72,6 +73,7 @@ from bench.sip_register import (
     FIXED_PORTS,
     call_port_taken,
     make_static,
+    register_all,
     users_file,
     wait_ready,
 )
@@ -87,12 +89,13 @@ from tests.sipp import call_scenario
 NAME = "meeting_calls"
 TITLE = "calls into a meeting via the live dialplan vs a static XML dialplan"
 TARGET_RATIO = 0.9
-CALLS = 1_000            # per run
-CONCURRENT = 50          # calls in flight (and conference members) at most
+CALLS = 1_000            # per round
+ROUNDS = 5               # per dialplan: the figure is the median round
+CONCURRENT = 250         # calls in flight (and conference members) at most
 RATE = 5000              # offered per second: far above what one FreeSWITCH answers
 HOLD_MS = 1000           # ACK to BYE: the caller is in the conference for ~0.5 s of it
 SPS = 10_000             # sessions per second FreeSWITCH accepts during the runs
-LICENSED_CALLS = 100     # bench/accounts.license_env's license
+LICENSED_CALLS = 600     # bench/accounts.license_env's license for this bench
 ORGANIZER = "0000"
 
 
@@ -106,7 +109,10 @@ class Run:
     cpu_s: dict[str, float] = field(default_factory=dict)  # by process, during the calls
 
     def cpu_line(self) -> str:
-        return ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.cpu_s.items())
+        """CPU milliseconds per answered call, by process."""
+        calls = max(1, self.succeeded)
+        return ", ".join(f"{name} {seconds * 1000 / calls:.1f}"
+                         for name, seconds in self.cpu_s.items())
 
 
 def child_pid(parent: int, name: str) -> int:
@@ -242,6 +248,18 @@ def call_all(folder: Path, users: Path, meeting_id: str, label: str,
                percentile(times, 0.99), successes, failures, cpu)
 
 
+def rounds(folder: Path, users: Path, meeting_id: str, label: str,
+           pids: dict[str, int]) -> Run:
+    """ROUNDS runs of call_all; the median round by calls/s, with every round's failures.
+    One round's rate moves by about 10 % from run to run on a shared 2-core machine."""
+    done = [call_all(folder, users, meeting_id, f"{label}-{n}", pids)
+            for n in range(1, ROUNDS + 1)]
+    print(f"  {label}: rounds " + ", ".join(f"{r.calls_per_s:,.1f}" for r in done)
+          + " calls/s", flush=True)
+    median = sorted(done, key=lambda r: r.calls_per_s)[len(done) // 2]
+    return dataclasses.replace(median, failed=sum(r.failed for r in done))
+
+
 @contextmanager
 def freeswitch_alone(root: Path, log: Path) -> Iterator[int]:
     """FreeSWITCH from the static root, without a control plane: its pid."""
@@ -280,7 +298,7 @@ def run(options: Options) -> Result:
         raise BenchError("CONCURRENT must stay under half the licensed concurrency")
     folder = Path(tempfile.mkdtemp(prefix="vcbox-bench-meeting-"))
     try:
-        env, serial = license_env(folder)
+        env, serial = license_env(folder, LICENSED_CALLS)
         env.update(VCBOX_LOCAL_SERVICES="freeswitch", VCBOX_DIRECTORY_PORT="8089")
         with Server(env, start_timeout=90) as server:
             assert server.data_dir is not None
@@ -309,14 +327,16 @@ def run(options: Options) -> Result:
                   f"meeting {meeting_id}", flush=True)
             pids = {"control plane": server.pid,
                     "FreeSWITCH": child_pid(server.pid, "freeswitch")}
-            live = call_all(folder, users, meeting_id, "live", pids)
+            register_all(folder, users, "live-register", CALLS)
+            live = rounds(folder, users, meeting_id, "live", pids)
             static_root = folder / "static-root"
             make_static(live_root, static_root, domain)
             add_static_dialplan(static_root, context)
         with freeswitch_alone(static_root, folder / "static-freeswitch.log") as pid:
             lift_throttle(static_root)
             print(f"  static: FreeSWITCH pid {pid} alone", flush=True)
-            static = call_all(folder, users, meeting_id, "static", {"FreeSWITCH": pid})
+            register_all(folder, users, "static-register", CALLS)
+            static = rounds(folder, users, meeting_id, "static", {"FreeSWITCH": pid})
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -326,12 +346,13 @@ def run(options: Options) -> Result:
                            ("static XML dialplan (same actions)          ", static)):
         print(f"  {label}  {figures.calls_per_s:,.1f} calls/s  setup p50 "
               f"{fmt_ms(figures.p50_s)}  p99 {fmt_ms(figures.p99_s)}  "
-              f"failed {figures.failed}  (CPU s: {figures.cpu_line()})", flush=True)
+              f"failed {figures.failed}  (CPU ms per call: {figures.cpu_line()})", flush=True)
     problems = [] if ok else [f"live/static {ratio:.2f} < {TARGET_RATIO}"]
     valid = not (live.failed or static.failed)
     if not valid:
         problems.append(f"failed calls: live {live.failed}, static {static.failed}")
-    line = (f"{NAME}  {TITLE}  live/static {ratio:.2f}  ({CALLS:,} calls each, "
-            f"{CONCURRENT} at a time, {HOLD_MS} ms each)  (target >= {TARGET_RATIO}: "
+    line = (f"{NAME}  {TITLE}  live/static {ratio:.2f}  (median of {ROUNDS} rounds of "
+            f"{CALLS:,} calls, {CONCURRENT} at a time, {HOLD_MS} ms each)  "
+            f"(target >= {TARGET_RATIO}: "
             f"{'PASS' if ok and valid else 'FAIL' if valid else 'INVALID'})")
     return Result(NAME, line, ok and valid, valid, problems)

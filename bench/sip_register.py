@@ -118,8 +118,10 @@ def wait_ready(root: Path, proc: subprocess.Popen | None = None) -> None:
     raise BenchError(f"FreeSWITCH not ready after {START_TIMEOUT_S:.0f} s: {reason}")
 
 
-def register_all(folder: Path, users: Path, label: str) -> tuple[float, float, int]:
-    """SIPp registers every user once: (registrations/s, p99 seconds, failures)."""
+def register_all(folder: Path, users: Path, label: str, count: int = ACCOUNTS
+                 ) -> tuple[float, float, int]:
+    """SIPp registers the first count users once: (registrations/s, p99 seconds,
+    failures)."""
     work = folder / label
     work.mkdir()
     scenario = work / "register.xml"
@@ -128,7 +130,7 @@ def register_all(folder: Path, users: Path, label: str) -> tuple[float, float, i
     if sipp is None:
         raise BenchError("sipp is not installed (Debian: sip-tester; scripts/setup.sh)")
     argv = [sipp, "127.0.0.1:5060", "-sf", str(scenario), "-inf", str(users),
-            "-m", str(ACCOUNTS), "-r", str(RATE), "-l", str(CONCURRENT), "-i", "127.0.0.1",
+            "-m", str(count), "-r", str(RATE), "-l", str(CONCURRENT), "-i", "127.0.0.1",
             "-p", "0", "-nostdin", "-timeout", "300", "-trace_rtt", "-rtt_freq", "1",
             "-recv_timeout", "10000"]
     started = time.perf_counter()
@@ -138,7 +140,7 @@ def register_all(folder: Path, users: Path, label: str) -> tuple[float, float, i
     found = re.findall(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", summary)
     failed = re.findall(r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)", summary)
     successes = int(found[-1]) if found else 0
-    failures = int(failed[-1]) if failed else ACCOUNTS - successes
+    failures = int(failed[-1]) if failed else count - successes
     times = []
     for path in work.glob("register_*_rtt.csv"):
         with open(path, newline="") as f:

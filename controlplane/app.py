@@ -16,7 +16,7 @@ from controlplane.captchas import Captchas
 from controlplane.cdr import CdrInbox
 from controlplane.config import Config
 from controlplane.drivers import freeswitch
-from controlplane.drivers.esl import Esl, EslError
+from controlplane.drivers.esl import CONNECTED, Esl, EslError
 from controlplane.license import Licenses
 from controlplane.mail import Mailer
 from controlplane.meeting_runner import MeetingRunner
@@ -122,6 +122,19 @@ class Services:
                     "bound_account", ""),
                 domain=lambda: settings.value("network", "domain")),
         )
+
+    def watch_directory_cache(self) -> None:
+        """Now and on every new ESL link, FreeSWITCH forgets the directory entries it
+        cached: an account changed while the link was down (its flush skipped) takes
+        effect then."""
+        def flush_all(_event: object) -> None:
+            try:
+                self.esl.api("xml_flush_cache")
+            except EslError as exc:
+                logger.info("directory cache not flushed: %s", exc)
+
+        self.esl.on_event(CONNECTED, flush_all)
+        flush_all(None)
 
     def close(self) -> None:
         self.runner.stop()

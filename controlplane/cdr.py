@@ -1,7 +1,7 @@
 """The CDR inbox: FreeSWITCH's call records as mod_json_cdr posts them (SPEC K1-K3).
 
-Each record is kept once per call, as `<data>/cdr/inbox/<uuid>.json` (written to a
-temporary name, then renamed: a reader never sees half a record); a record posted again
+Each record is kept once per call, as posted, in `<data>/cdr/inbox/<uuid>.json` (written
+to a temporary name, fsynced, then linked: a reader never sees half a record); a record posted again
 (FreeSWITCH retries, or its err-log-dir is replayed) replaces nothing. Call records and
 meeting statistics read from here.
 """
@@ -34,60 +34,35 @@ def record_uuid(record: Any) -> str:
     return uuid.lower()
 
 
-def parse_record(text: str) -> Any:
-    """A record as FreeSWITCH 1.10 writes it: its variables' values are not escaped, so
-    they hold raw CR/LF (the SDP) and bare quotes (caller_id is `"Name" <1001>`)."""
+def parse_record(data: bytes) -> Any:
+    """A record as mod_json_cdr posts it (encode=false, encode-values=false): the JSON
+    cJSON printed, its values plain text, escaped as JSON escapes them."""
     try:
-        return json.loads(text, strict=False)
-    except ValueError:
-        pass
-    try:
-        return json.loads(escape_bare_quotes(text), strict=False)
+        return json.loads(data.decode("utf-8"))
     except ValueError as exc:
         raise BadRecord(f"not JSON: {exc}") from None
-
-
-def escape_bare_quotes(text: str) -> str:
-    """Inside a string, a quote ends it only where JSON can go on after a string (`,`,
-    `:`, `}`, `]` or the end); any other quote is part of the value and gets escaped."""
-    out: list[str] = []
-    in_string = escaped = False
-    for i, char in enumerate(text):
-        if not in_string:
-            in_string = char == '"'
-            out.append(char)
-            continue
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"':
-            rest = text[i + 1:i + 64].lstrip()
-            if not rest or rest[0] in ",:}]":
-                in_string = False
-            else:
-                out.append("\\")
-        out.append(char)
-    return "".join(out)
 
 
 class CdrInbox:
     def __init__(self, data_dir: Path) -> None:
         self.folder = data_dir / "cdr" / "inbox"
+        self._made = False
 
-    def put(self, text: str) -> tuple[str, bool]:
-        """Keep one record; (its call UUID, whether it was new)."""
-        if len(text.encode("utf-8", "replace")) > MAX_RECORD_BYTES:
+    def put(self, data: bytes) -> tuple[str, bool]:
+        """Keep one record, as it was posted; (its call UUID, whether it was new)."""
+        if len(data) > MAX_RECORD_BYTES:
             raise BadRecord("the record is too large")
-        record = parse_record(text)
+        record = parse_record(data)
         uuid = record_uuid(record)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self._made:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._made = True
         path = self.folder / f"{uuid}.json"
         if path.exists():
             return uuid, False
         tmp = self.folder / f".{uuid}.{secrets.token_hex(4)}.tmp"
-        with open(tmp, "w", encoding="utf-8") as out:
-            json.dump(record, out, ensure_ascii=False)
+        with open(tmp, "wb") as out:
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         try:

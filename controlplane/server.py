@@ -63,25 +63,25 @@ def serve(config: Config) -> None:
     services = Services.open(config)
     # Render every config from the store and start what runs here (first run, upgrades).
     services.applier.startup()
+    services.watch_directory_cache()
     services.runner.start()
     services.poller.start()  # C3: rotates who is on screen where members exceed the layout
     app = create_app(config, services)
-    from controlplane.web.api_freeswitch import directory_handler, fast_path
-    from controlplane.web.directory_listener import DirectoryListener
+    from controlplane.web.api_freeswitch import fast_path, fast_routes
+    from controlplane.web.gateway_listener import GatewayListener
 
     sock = listening_socket(config.listen_host, config.listen_port)
     server = WSGIServer(sock, fast_path(app, services), log=None, error_log=log,
                         handler_class=Handler)
 
-    directory = None
+    gateway = None
     if config.directory_port:
-        directory = DirectoryListener(directory_handler(services), "127.0.0.1",
-                                      config.directory_port)
-        directory.start()
+        gateway = GatewayListener(fast_routes(services), "127.0.0.1", config.directory_port)
+        gateway.start()
 
     def stop(*_: object) -> None:
-        if directory is not None:
-            directory.stop()
+        if gateway is not None:
+            gateway.stop()
         server.stop(timeout=5)
 
     if config.media_ip == LAN_MEDIA_IP:

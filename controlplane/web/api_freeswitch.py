@@ -14,8 +14,8 @@ Everything else (gateway and network-list scans, unknown users; configuration is
 bound to the gateway) gets FreeSWITCH's "not found" document, after which FreeSWITCH
 uses its own files.
 
-POST /freeswitch/cdr takes mod_json_cdr's call records (same credentials, form field
-`cdr`) into the CDR inbox (controlplane.cdr); an answer other than 200 makes FreeSWITCH
+POST /freeswitch/cdr takes mod_json_cdr's call records (same credentials, the JSON as
+the body) into the CDR inbox (controlplane.cdr); an answer other than 200 makes FreeSWITCH
 keep the record in its err-log-dir, from where it is collected later.
 """
 
@@ -29,6 +29,7 @@ from collections.abc import Callable
 from urllib.parse import unquote_plus
 
 from bottle import Bottle, HTTPResponse, request
+from gevent import get_hub
 
 from controlplane import cdr, dialplan, secrets
 from controlplane.accounts import MAX_DEVICES
@@ -49,6 +50,11 @@ DIAL_STRING = ("{^^:sip_invite_domain=${dialed_domain}:presence_id=${dialed_user
                "${dialed_domain}}${sofia_contact(*/${dialed_user}@${dialed_domain})}")
 # Scans of the whole directory that the index does not answer (sofia then reads files).
 SCANS = frozenset({"gateways", "network-list", "publish-vm"})
+# How long FreeSWITCH keeps a directory entry it was given (its user cache): the REGISTERs
+# and INVITEs of a registered device are answered from memory. Every account change
+# flushes the entry at once (controlplane.app), and a new ESL link flushes them all (a
+# change made while the link was down); this bounds what a missed flush could leave.
+USER_CACHE_MS = 300_000
 # The form fields the answer depends on (a sip_auth post has about 40).
 FIELDS = frozenset({"section", "purpose", "user", "domain", "key_value",
                     "Hunt-Destination-Number", "Hunt-Context", "variable_user_name",
@@ -101,7 +107,7 @@ def user_document(domain: str, account: str, name: str, a1_hash: str) -> str:
         '      <groups>\n'
         '        <group name="default">\n'
         '          <users>\n'
-        f'            <user id="{a}">\n'
+        f'            <user id="{a}" cacheable="{USER_CACHE_MS}">\n'
         '              <params>\n'
         f'                <param name="a1-hash" value="{xml_attr(a1_hash)}"/>\n'
         '                <param name="max-registrations-per-extension" '
@@ -123,6 +129,7 @@ def user_document(domain: str, account: str, name: str, a1_hash: str) -> str:
 
 
 Answer = tuple[int, dict[str, str], bytes]
+Handler = Callable[[dict, Callable[[int], bytes]], Answer]
 STATUS_LINES = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized",
                 403: "403 Forbidden", 413: "413 Request Entity Too Large"}
 
@@ -196,7 +203,7 @@ def dialplan_site(services: Services) -> dialplan.Site:
     )
 
 
-def directory_handler(services: Services) -> Callable[[dict, Callable[[int], bytes]], Answer]:
+def directory_handler(services: Services) -> Handler:
     """The whole endpoint as a function of the WSGI environ and a body reader, so that the
     server can serve it before the web framework (it is on every SIP registration)."""
     accounts = services.accounts
@@ -233,7 +240,7 @@ def directory_handler(services: Services) -> Callable[[dict, Callable[[int], byt
     return handle
 
 
-def cdr_handler(services: Services) -> Callable[[dict, Callable[[int], bytes]], Answer]:
+def cdr_handler(services: Services) -> Handler:
     """POST /freeswitch/cdr as a function of the WSGI environ and a body reader (one
     record at every hangup: served before the web framework, like the directory)."""
     refusal = gateway_guard(services)
@@ -243,16 +250,14 @@ def cdr_handler(services: Services) -> Callable[[dict, Callable[[int], bytes]], 
         if refused is not None:
             return refused
         length = content_length(environ)
-        # urlencoded, as mod_json_cdr posts with encode=true: cdr=<JSON>; the limit is on
-        # the posted form
+        # the JSON itself, as mod_json_cdr posts it with encode=false
         if length > cdr.MAX_RECORD_BYTES:
             return _text(413, "too large\n")
         raw = read_body(length) if length > 0 else b""
-        text = next((unquote_plus(part[4:].decode("latin-1"), encoding="utf-8",
-                                  errors="replace")
-                     for part in raw.split(b"&") if part.startswith(b"cdr=")), "")
         try:
-            services.cdrs.put(text)
+            # parsing and the fsync run beside the loop, not on it: the loop serves the
+            # next call's directory and dialplan lookups meanwhile
+            get_hub().threadpool.apply(services.cdrs.put, (raw,))
         except cdr.BadRecord as exc:
             return _text(400, f"{exc}\n")
         return _text(200, "ok\n")
@@ -260,18 +265,24 @@ def cdr_handler(services: Services) -> Callable[[dict, Callable[[int], bytes]], 
     return handle
 
 
-FAST_ROUTES = {"/freeswitch/xml": directory_handler, "/freeswitch/cdr": cdr_handler}
+# path: (the handler's maker, the largest body it takes)
+FAST_ROUTES = {"/freeswitch/xml": (directory_handler, MAX_FORM_BYTES),
+               "/freeswitch/cdr": (cdr_handler, cdr.MAX_RECORD_BYTES)}
+
+
+def fast_routes(services: Services) -> dict[str, tuple[Handler, int]]:
+    return {path: (make(services), limit) for path, (make, limit) in FAST_ROUTES.items()}
 
 
 def fast_path(app: Callable, services: Services) -> Callable:
     """WSGI middleware: FreeSWITCH's posts (directory and dialplan lookups, call records)
     go straight to their handlers."""
-    handlers = {path: make(services) for path, make in FAST_ROUTES.items()}
+    handlers = fast_routes(services)
 
     def wsgi(environ: dict, start_response: Callable) -> list[bytes]:
-        handle = handlers.get(environ.get("PATH_INFO", ""))
-        if handle is not None and environ.get("REQUEST_METHOD") == "POST":
-            status, headers, body = handle(environ, environ["wsgi.input"].read)
+        route = handlers.get(environ.get("PATH_INFO", ""))
+        if route is not None and environ.get("REQUEST_METHOD") == "POST":
+            status, headers, body = route[0](environ, environ["wsgi.input"].read)
             start_response(STATUS_LINES[status],
                            [*headers.items(), ("Content-Length", str(len(body)))])
             return [body]
@@ -294,7 +305,7 @@ def routes(app: Bottle, services: Services) -> None:
 
     @app.post("/freeswitch/cdr", auth="public", csrf=False,
               summary="mod_json_cdr's call records (FreeSWITCH only: loopback and HTTP basic"
-              " auth), form field cdr: kept in the CDR inbox, once per call")
+              " auth), the JSON as the body: kept in the CDR inbox, once per call")
     def json_cdr():
         status, headers, body = take_cdr(request.environ, lambda n: request.body.read(n))
         return HTTPResponse(body, status, headers)

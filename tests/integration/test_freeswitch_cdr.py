@@ -6,7 +6,6 @@ call's record is in test_freeswitch_real.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import quote
 
 import pytest
 import requests
@@ -17,7 +16,7 @@ from controlplane.store import Documents
 from tests.conftest import Server, configured_server
 
 UUID = "0c6f3f4e-1a2b-4c5d-8e9f-a1b2c3d4e5f6"
-RECORD = ('{"variables":{"uuid":"' + UUID + '","caller_id":""Alice" <1001>",'
+RECORD = ('{"variables":{"uuid":"' + UUID + '","caller_id":"\\"Alice\\" <1001>",'
           '"billsec":"12"}}')
 
 
@@ -37,10 +36,9 @@ def password(srv: Server) -> str:
 
 def post(srv: Server, body: str, auth: tuple[str, str] | None, **headers: str
          ) -> requests.Response:
-    # As mod_json_cdr sends it (encode=true): a form with the url-encoded JSON in "cdr".
-    return requests.post(srv.url + "/freeswitch/cdr", data="cdr=" + quote(body),
-                         auth=auth, timeout=10, headers={
-                             "Content-Type": "application/x-www-form-urlencoded", **headers})
+    # As mod_json_cdr sends it (encode=false): the JSON as the body.
+    return requests.post(srv.url + "/freeswitch/cdr", data=body.encode(), auth=auth,
+                         timeout=10, headers={"Content-Type": "application/json", **headers})
 
 
 def test_a_record_is_kept_once(srv: Server) -> None:

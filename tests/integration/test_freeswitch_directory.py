@@ -29,8 +29,14 @@ import requests
 
 from controlplane import secrets
 from controlplane.accounts import Account
+from controlplane.cdr import MAX_RECORD_BYTES, CdrInbox
 from controlplane.store import Documents
-from controlplane.web.api_freeswitch import form_fields, user_document
+from controlplane.web.api_freeswitch import (
+    MAX_FORM_BYTES,
+    USER_CACHE_MS,
+    form_fields,
+    user_document,
+)
 from tests.conftest import Client, Server, create_admin, free_port, make_server
 from tests.esl_server import EslServer
 from tests.license_keys import activate, make_keys
@@ -298,6 +304,27 @@ def test_edit_and_delete_flush_freeswitchs_cache(flushing: Gateway) -> None:
         f"api xml_flush_cache id 1002 {DOMAIN}") == 1
 
 
+def test_a_new_event_socket_link_flushes_the_whole_cache(flushing: Gateway) -> None:
+    """FreeSWITCH keeps each entry it was given (USER_CACHE_MS); a change made while the
+    control plane's link was down had its flush skipped, so every new link flushes them
+    all. Stand-in: a link that drops while FreeSWITCH keeps running (and keeps its cache)
+    is not something the real event socket does on demand."""
+    esl = flushing.esl
+    assert esl is not None
+    esl.wait_for("api xml_flush_cache", timeout=15)  # the first link
+    before = esl.received().count("api xml_flush_cache")
+    esl.drop_clients()
+    esl.wait_for(lambda c: esl.received().count("api xml_flush_cache") > before,
+                 timeout=15)
+
+
+def test_directory_entries_are_cacheable_for_a_bounded_time(gw: Gateway) -> None:
+    create(gw, "1003", "Carol")
+    user = user_of(parse(gw.post(sip_auth_form("1003"))))
+    assert user.get("cacheable") == str(USER_CACHE_MS)
+    assert 0 < USER_CACHE_MS <= 600_000
+
+
 def test_many_lookups_on_one_keep_alive_connection(gw: Gateway) -> None:
     create(gw, "1001", "Alice")
     body = urlencode(sip_auth_form("1001")).encode()
@@ -334,7 +361,7 @@ def test_the_rendered_gateway_config_points_here(gw: Gateway) -> None:
         assert res.status_code == 200, res.text
     conf = ET.parse(path).getroot()
     params = {p.get("name"): p.get("value") for p in conf.iter("param")}
-    # FreeSWITCH asks the dedicated directory listener, not the web port.
+    # FreeSWITCH asks the dedicated gateway listener, not the web port.
     directory_port = gw.server.env["VCBOX_DIRECTORY_PORT"]
     assert params["gateway-url"] == f"http://127.0.0.1:{directory_port}/freeswitch/xml"
     user, _, password = params["gateway-credentials"].partition(":")
@@ -343,7 +370,7 @@ def test_the_rendered_gateway_config_points_here(gw: Gateway) -> None:
     assert Path(path).stat().st_mode & 0o077 == 0  # the secret is not world-readable
 
 
-def test_the_directory_listener_answers_like_the_web_route(gw: Gateway) -> None:
+def test_the_gateway_listener_answers_like_the_web_routes(gw: Gateway) -> None:
     password = create(gw, "1002", "Bob Li")
     body = urlencode(sip_auth_form("1002"))
     token = base64.b64encode(f"freeswitch:{gw.password}".encode()).decode()
@@ -365,13 +392,34 @@ def test_the_directory_listener_answers_like_the_web_route(gw: Gateway) -> None:
                 ("POST", "/freeswitch/xml", {"Authorization": "Basic eDp5"}, 401),
                 ("POST", "/freeswitch/xml", {"X-Real-IP": "192.0.2.7"}, 403),
                 ("POST", "/other", {}, 404),
-                ("GET", "/freeswitch/xml", {}, 405)):
+                ("GET", "/other", {}, 404),
+                ("GET", "/freeswitch/xml", {}, 405),
+                ("POST", "/freeswitch/cdr", {"Authorization": "Basic eDp5"}, 401),
+                ("POST", "/freeswitch/cdr", {}, 400)):  # a form: not a call record
             conn = http.client.HTTPConnection(
                 "127.0.0.1", int(gw.server.env["VCBOX_DIRECTORY_PORT"]), timeout=10)
             conn.request(method, path, body=body if method == "POST" else None,
                          headers={**headers, **extra})
             assert conn.getresponse().status == status, (method, path, extra)
             conn.close()
+        # mod_json_cdr's record over the same listener, and bodies over a route's limit
+        record = (b'{"variables":{"uuid":"7a1c4e2b-0000-4c5d-8e9f-a1b2c3d4e5f6",'
+                  b'"caller_id":"\\"Bob\\" <1002>"}}')
+        conn = http.client.HTTPConnection(
+            "127.0.0.1", int(gw.server.env["VCBOX_DIRECTORY_PORT"]), timeout=10)
+        conn.request("POST", "/freeswitch/cdr", body=record, headers=headers)
+        assert conn.getresponse().status == 200
+        conn.close()
+        for path, limit in (("/freeswitch/xml", MAX_FORM_BYTES),
+                            ("/freeswitch/cdr", MAX_RECORD_BYTES)):
+            # refused on its Content-Length, before the body is sent
+            with socket.create_connection(
+                    ("127.0.0.1", int(gw.server.env["VCBOX_DIRECTORY_PORT"])), 10) as raw:
+                raw.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\n"
+                            f"Content-Length: {limit + 1}\r\n\r\n".encode())
+                assert raw.recv(100).startswith(b"HTTP/1.1 413 "), path
+        kept = CdrInbox(gw.server.data).get("7a1c4e2b-0000-4c5d-8e9f-a1b2c3d4e5f6")
+        assert kept is not None and kept["variables"]["caller_id"] == '"Bob" <1002>'
     finally:
         conn.close()
 

@@ -243,6 +243,10 @@ def test_a_point_to_point_call_with_rtp_both_ways_and_its_cdr(box, tmp_path: Pat
     point_to_point(caller, callee, talk_ms=3000)
     variables = cdr_of(box, "2010", "2011")["variables"]
     assert variables["last_app"] == "bridge"
+    # The values as plain text (encode-values=false), the JSON exactly as posted.
+    assert variables["switch_r_sdp"].startswith("v=0\r\n"), variables["switch_r_sdp"][:40]
+    assert variables["sip_full_from"].startswith(("<sip:2010@", '"')), variables
+    assert "%3C" not in variables["sip_full_from"]
     assert int(variables["billsec"]) >= 2
     # A leg: in from the caller's pcap, out = what the callee echoed back through the bridge.
     assert int(variables["rtp_audio_in_packet_count"]) > 50, variables

@@ -21,6 +21,7 @@ import pytest
 from controlplane.app import Services
 from controlplane.apply.render import environment, template_names
 from controlplane.config import Config
+from controlplane.web.api_freeswitch import FIELDS
 from tests.unit import freeswitch_params as known
 
 BASE = "etc/freeswitch/"
@@ -57,9 +58,14 @@ def parse(ctx: Mapping[str, Any]) -> dict[str, ET.Element]:
     return {path: ET.fromstring(text) for path, text in render(ctx).items()}
 
 
+REPEATABLE = {"enable-post-var"}  # one param per posted field
+
+
 def params(root: ET.Element, where: str = ".//param") -> dict[str, str]:
     found: dict[str, str] = {}
     for param in root.iterfind(where):
+        if param.get("name") in REPEATABLE:
+            continue
         assert param.get("name") not in found, f"{param.get('name')} set twice"
         found[param.get("name", "")] = param.get("value", "")
     return found
@@ -416,8 +422,13 @@ def test_xml_curl_and_json_cdr_reach_the_control_plane(services: Services) -> No
     creds = f"{ctx['vcbox_xml_curl_user']}:{ctx['vcbox_xml_curl_password']}"
     assert (curl["gateway-credentials"], curl["auth-scheme"]) == (creds, "basic")
     assert int(curl["timeout"]) > 0
+    # FreeSWITCH posts only the fields the answers read (section and key_value always)
+    posted = {p.get("value") for p in binding.findall("./param[@name='enable-post-var']")}
+    assert posted | {"section", "key_value"} == FIELDS
     cdr = params(docs["autoload_configs/json_cdr.conf.xml"])
-    assert cdr["url"] == ctx["vcbox_controlplane_url"] + "/freeswitch/cdr"
+    assert cdr["url"] == ctx["vcbox_directory_url"] + "/freeswitch/cdr"
+    # the JSON as the body, its values plain (not url-encoded twice over)
+    assert (cdr["encode"], cdr["encode-values"]) == ("false", "false")
     assert (cdr["cred"], cdr["auth-scheme"]) == (creds, "basic")
     assert cdr["err-log-dir"] == ctx["vcbox_prefix"] + "/var/log/freeswitch/json_cdr"
     assert cdr["log-errors-to-disk"] == "true" and cdr["log-b-leg"] == "false"

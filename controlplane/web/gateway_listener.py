@@ -1,9 +1,11 @@
-"""A dedicated listener for FreeSWITCH's directory lookups (mod_xml_curl).
+"""A dedicated listener for FreeSWITCH's posts to the control plane: mod_xml_curl's
+directory and dialplan lookups and mod_json_cdr's call records.
 
-Every SIP registration and call asks the directory, so its requests skip the WSGI stack:
-this is a minimal HTTP/1.1 server on gevent (keep-alive, Content-Length bodies only) that
-hands the request to the same handler as the web route (api_freeswitch.directory_handler).
-It listens on 127.0.0.1 only; xml_curl.conf.xml points FreeSWITCH at it.
+Every SIP registration and call asks the directory and the dialplan, and every hangup
+posts a record, so these requests skip the WSGI stack: this is a minimal HTTP/1.1 server
+on gevent (keep-alive, Content-Length bodies only) that hands each request to the same
+handler as its web route (api_freeswitch.FAST_ROUTES). It listens on 127.0.0.1 only;
+xml_curl.conf.xml and json_cdr.conf.xml point FreeSWITCH at it.
 """
 
 from __future__ import annotations
@@ -17,14 +19,13 @@ from gevent.server import StreamServer
 log = logging.getLogger(__name__)
 
 MAX_HEAD = 16 * 1024
-MAX_BODY = 64 * 1024
 IDLE_TIMEOUT_S = 30
-PATH = "/freeswitch/xml"
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            404: "Not Found", 405: "Method Not Allowed", 411: "Length Required",
            413: "Request Entity Too Large"}
 
 Handler = Callable[[dict, Callable[[int], bytes]], tuple[int, dict[str, str], bytes]]
+Route = tuple[Handler, int]  # the handler and the largest body it takes
 
 
 class _Closed(Exception):
@@ -40,9 +41,9 @@ def _response(status: int, headers: dict[str, str], body: bytes, keep_alive: boo
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-class DirectoryListener:
-    def __init__(self, handle: Handler, host: str, port: int) -> None:
-        self.handle = handle
+class GatewayListener:
+    def __init__(self, routes: dict[str, Route], host: str, port: int) -> None:
+        self.routes = routes
         self.server = StreamServer((host, port), self._connection)
 
     def start(self) -> None:
@@ -68,7 +69,10 @@ class DirectoryListener:
                     buffer += self._recv(sock)
                 head, _, buffer = buffer.partition(b"\r\n\r\n")
                 status, environ, keep_alive, length = self._parse(head, address[0])
-                if status == 200 and length > MAX_BODY:
+                route = self.routes.get(environ.get("PATH_INFO", ""))
+                if environ and route is None:
+                    status = 404
+                elif status == 200 and length > route[1]:
                     status = 413
                 if status != 200:
                     sock.sendall(_response(status, {}, REASONS[status].encode() + b"\n", False))
@@ -76,14 +80,14 @@ class DirectoryListener:
                 while len(buffer) < length:
                     buffer += self._recv(sock)
                 body, buffer = buffer[:length], buffer[length:]
-                code, headers, payload = self.handle(environ, lambda n, b=body: b[:n])
+                code, headers, payload = route[0](environ, lambda n, b=body: b[:n])
                 sock.sendall(_response(code, headers, payload, keep_alive))
                 if not keep_alive:
                     return
         except (_Closed, OSError):
             return
         except Exception:
-            log.exception("directory listener: unexpected error")
+            log.exception("gateway listener: unexpected error")
 
     @staticmethod
     def _recv(sock: socket.socket) -> bytes:
@@ -107,12 +111,10 @@ class DirectoryListener:
             if not sep:
                 return 400, {}, False, 0
             headers[name.strip().lower()] = value.strip()
-        if environ["PATH_INFO"] != PATH:
-            return 404, {}, False, 0
         if method != "POST":
-            return 405, {}, False, 0
+            return 405, environ, False, 0
         if "transfer-encoding" in headers or not headers.get("content-length", "").isdigit():
-            return 411, {}, False, 0
+            return 411, environ, False, 0
         length = int(headers["content-length"])
         for name in ("authorization", "x-real-ip"):
             if name in headers:
