@@ -32,7 +32,7 @@ either run reaches (on 2 cores both saturate the CPU: SIPp, FreeSWITCH and, live
 control plane share it). CONCURRENT stays under half the licensed concurrency, so the
 live dialplan never takes its audio-only branch.
 
-One round's rate moves by about 10 % from run to run on a shared machine, so each
+One round's rate moves by 10-20 % from round to round on a shared machine, so each
 dialplan gets ROUNDS rounds and the figure is the median round of each: live calls/s over
 static calls/s (target >= 0.9). The CPU milliseconds per call by process say where the
 difference goes.
@@ -251,7 +251,7 @@ def call_all(folder: Path, users: Path, meeting_id: str, label: str,
 def rounds(folder: Path, users: Path, meeting_id: str, label: str,
            pids: dict[str, int]) -> Run:
     """ROUNDS runs of call_all; the median round by calls/s, with every round's failures.
-    One round's rate moves by about 10 % from run to run on a shared 2-core machine."""
+    One round's rate moves by 10-20 % from round to round on a shared 2-core machine."""
     done = [call_all(folder, users, meeting_id, f"{label}-{n}", pids)
             for n in range(1, ROUNDS + 1)]
     print(f"  {label}: rounds " + ", ".join(f"{r.calls_per_s:,.1f}" for r in done)

@@ -46,7 +46,6 @@ def parse_record(data: bytes) -> Any:
 class CdrInbox:
     def __init__(self, data_dir: Path) -> None:
         self.folder = data_dir / "cdr" / "inbox"
-        self._made = False
 
     def put(self, data: bytes) -> tuple[str, bool]:
         """Keep one record, as it was posted; (its call UUID, whether it was new)."""
@@ -54,9 +53,7 @@ class CdrInbox:
             raise BadRecord("the record is too large")
         record = parse_record(data)
         uuid = record_uuid(record)
-        if not self._made:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._made = True
+        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{uuid}.json"
         if path.exists():
             return uuid, False

@@ -34,6 +34,7 @@ from gevent import get_hub
 from controlplane import cdr, dialplan, secrets
 from controlplane.accounts import MAX_DEVICES
 from controlplane.app import Services
+from controlplane.web.gateway_listener import Handler, Route
 
 USER = "freeswitch"
 XML_HEADERS = {"Content-Type": "text/xml; charset=utf-8"}
@@ -129,7 +130,6 @@ def user_document(domain: str, account: str, name: str, a1_hash: str) -> str:
 
 
 Answer = tuple[int, dict[str, str], bytes]
-Handler = Callable[[dict, Callable[[int], bytes]], Answer]
 STATUS_LINES = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized",
                 403: "403 Forbidden", 413: "413 Request Entity Too Large"}
 
@@ -270,7 +270,7 @@ FAST_ROUTES = {"/freeswitch/xml": (directory_handler, MAX_FORM_BYTES),
                "/freeswitch/cdr": (cdr_handler, cdr.MAX_RECORD_BYTES)}
 
 
-def fast_routes(services: Services) -> dict[str, tuple[Handler, int]]:
+def fast_routes(services: Services) -> dict[str, Route]:
     return {path: (make(services), limit) for path, (make, limit) in FAST_ROUTES.items()}
 
 

@@ -203,6 +203,59 @@ def test_a_reset_password_takes_effect_without_a_restart(box, esl: Esl, tmp_path
     assert esl.api("global_getvar core_uuid").strip() == uuid  # no restart
 
 
+def cached(esl: Esl, account: str, domain: str) -> bool:
+    """Whether FreeSWITCH's user cache held the account's entry (the look flushes it)."""
+    answer = esl.api(f"xml_flush_cache id {account} {domain}").strip()
+    assert answer in ("+OK cleared 1 entry", "+OK cleared 0 entries"), answer
+    return answer == "+OK cleared 1 entry"
+
+
+def test_an_edit_and_a_delete_flush_that_accounts_cached_entry(box, esl: Esl,
+                                                                 tmp_path: Path) -> None:
+    """DESIGN D4: each account change flushes that account's entry from FreeSWITCH's user
+    cache at once (a registered device's next REGISTER sees the change); the others stay
+    cached."""
+    domain = settings(box, "network")["domain"]
+    for account in ("2070", "2071", "2072", "2073"):
+        sipp_register(box, tmp_path, account, create_account(box, account, "Cached"), 200)
+    client = box.client()
+    client.login()
+    assert client.put("/api/v1/accounts/2070", json={"name": "Renamed"}).status_code == 200
+    assert not cached(esl, "2070", domain)
+    assert client.delete("/api/v1/accounts/2071").status_code == 200
+    assert not cached(esl, "2071", domain)
+    res = client.post("/api/v1/accounts/delete", json={"accounts": ["2072"]})
+    assert res.json() == {"deleted": ["2072"]}
+    assert not cached(esl, "2072", domain)
+    assert cached(esl, "2073", domain)  # untouched: still cached
+
+
+def test_freeswitch_caches_entries_and_a_new_link_flushes_them_all(
+        box, esl: Esl, tmp_path: Path) -> None:
+    """A registered account's entry stays in FreeSWITCH's user cache (cacheable,
+    USER_CACHE_MS): `xml_flush_cache` says how many entries it cleared. Reloading
+    mod_event_socket drops every event-socket link while FreeSWITCH runs on, its cache
+    kept; the control plane's new link flushes the whole cache (a change made while the
+    link was down had its flush skipped)."""
+    domain = settings(box, "network")["domain"]
+    accounts = [f"{n}" for n in range(2080, 2088)]
+    for account in accounts:
+        sipp_register(box, tmp_path, account, create_account(box, account, "Cached"), 200)
+    # Cached: flushing one entry clears it (and only it).
+    assert cached(esl, accounts.pop(), domain)
+    with contextlib.suppress(EslError):  # our own link goes too
+        esl.api("reload mod_event_socket")
+    # Each look costs one cached entry: once the control plane is back, the rest are gone.
+    answers: list[bool] = []
+    for account in accounts:
+        time.sleep(1)
+        with contextlib.suppress(EslError):
+            answers.append(cached(esl, account, domain))
+        if answers[-1:] == [False]:
+            break
+    assert answers[-1:] == [False], f"still cached after each second: {answers}"
+
+
 def test_a_deleted_account_cannot_register_a_second_later(box, esl: Esl, tmp_path: Path
                                                           ) -> None:
     password = create_account(box, "2005", "Gone")
@@ -540,3 +593,5 @@ def test_the_client_under_gevent_against_the_real_event_socket(root: Path) -> No
     assert 1.0 <= out["waited"] < 2.0 and out["ticks_while_waiting"] == 10
     assert out["job_event"] is True
     assert "ZeroDivisionError" in proc.stderr  # logged; the next handler still ran
+
+
