@@ -8,12 +8,13 @@ its user cache, api_freeswitch.USER_CACHE_MS, flushed at every account change) a
 the dialled number (dialplan: controlplane.dialplan, live from the store), and posts each
 call's record at hangup (mod_json_cdr → the CDR inbox, fsynced).
 Static: the same rendered FreeSWITCH configuration; the directory is a file of the same
-users (bench/sip_register.py builds it), the dialplan a file whose "default" context has
+users with the same answers, cacheable alike (bench/sip_register.py builds it), its SIP,
+event-socket and RTP ports moved (STATIC_PORTS), the dialplan a file whose "default" context has
 the one extension the live dialplan answered for the meeting ID (its document, taken from
 the live gateway before the live run: controlplane.dialplan.route's output as FreeSWITCH
 got it, so both runs execute the same actions). With nothing left for mod_xml_curl to ask
 it is not loaded, and mod_json_cdr keeps its records on disk (no url: nobody to post
-to). The control plane is not running.
+to). It runs alone, beside the live one: no control plane of its own.
 
 The actions are the live dialplan's for a VMR without a password: set vcbox_meeting, the
 prompt language, limit (the licensed calls), answer, sleep 500 ms (the prompts'
@@ -23,7 +24,9 @@ In both runs the callers register first (SIPp, once each), as terminals do befor
 call. Then SIPp calls the meeting ID from them in turn (INVITE, 407, INVITE with
 credentials, 100/180/183, 200, ACK, HOLD_MS without media, BYE, 200), at most CONCURRENT
 calls at a time, new calls as fast as they end. Call setup time is SIPp's response time
-from the first INVITE to the 200; calls/s is the rate of 200s from the first to the last.
+from the first INVITE to the 200; calls/s is the sustained rate of 200s, between the
+10th and the 90th percentile answer (STEADY: the first CONCURRENT calls start together,
+and the last end alone).
 
 Both runs must be limited by the machine, not by the bench: FreeSWITCH's rendered
 sessions-per-second (30, switch.conf) is lifted over ESL (`fsctl sps`), and CONCURRENT
@@ -32,10 +35,11 @@ either run reaches (on 2 cores both saturate the CPU: SIPp, FreeSWITCH and, live
 control plane share it). CONCURRENT stays under half the licensed concurrency, so the
 live dialplan never takes its audio-only branch.
 
-One round's rate moves by 10-20 % from round to round on a shared machine, so each
-dialplan gets ROUNDS rounds and the figure is the median round of each: live calls/s over
-static calls/s (target >= 0.9). The CPU milliseconds per call by process say where the
-difference goes.
+One round's rate moves by 10-30 % from round to round on a shared machine, in spells
+longer than a round. So both FreeSWITCHes run throughout and the rounds alternate, live
+and static, the order swapped each pair: the figure is the median of ROUNDS pairs' live
+calls/s over static calls/s (target >= 0.9). The CPU milliseconds per call by process
+(of each dialplan's median round) say where the difference goes.
 """
 
 from __future__ import annotations
@@ -89,14 +93,29 @@ from tests.sipp import call_scenario
 NAME = "meeting_calls"
 TITLE = "calls into a meeting via the live dialplan vs a static XML dialplan"
 TARGET_RATIO = 0.9
-CALLS = 1_000            # per round
-ROUNDS = 5               # per dialplan: the figure is the median round
+CALLS = 2_000            # per round
+ROUNDS = 5               # pairs of rounds (live, static): the figure is the median pair
 CONCURRENT = 250         # calls in flight (and conference members) at most
 RATE = 5000              # offered per second: far above what one FreeSWITCH answers
 HOLD_MS = 1000           # ACK to BYE: the caller is in the conference for ~0.5 s of it
 SPS = 10_000             # sessions per second FreeSWITCH accepts during the runs
 LICENSED_CALLS = 600     # bench/accounts.license_env's license for this bench
 ORGANIZER = "0000"
+STEADY = (0.1, 0.9)      # the answers the rate is taken over
+STATIC_SIP_PORT = 5070
+# (file under the FreeSWITCH folder, pattern, replacement): the static FreeSWITCH's ports
+STATIC_PORTS = (
+    ("sip_profiles/internal.xml", r'name="sip-port" value="\d+"',
+     f'name="sip-port" value="{STATIC_SIP_PORT}"'),
+    ("sip_profiles/internal.xml", r'name="tls-sip-port" value="\d+"',
+     'name="tls-sip-port" value="5071"'),
+    ("autoload_configs/event_socket.conf.xml", r'name="listen-port" value="\d+"',
+     'name="listen-port" value="8022"'),
+    ("autoload_configs/switch.conf.xml", r'name="rtp-start-port" value="\d+"',
+     'name="rtp-start-port" value="40000"'),
+    ("autoload_configs/switch.conf.xml", r'name="rtp-end-port" value="\d+"',
+     'name="rtp-end-port" value="47999"'),
+)
 
 
 @dataclass(frozen=True)
@@ -105,7 +124,8 @@ class Run:
     p50_s: float
     p99_s: float
     succeeded: int
-    failed: int
+    failed: int        # SIPp's count: at saturation a few BYEs of either run go unanswered
+    unanswered: int    # calls that never got their 200: the figure is invalid with any
     cpu_s: dict[str, float] = field(default_factory=dict)  # by process, during the calls
 
     def cpu_line(self) -> str:
@@ -199,10 +219,10 @@ def lift_throttle(root: Path) -> None:
     time.sleep(1.2)  # FreeSWITCH refills the current second's allowance once a second
 
 
-def call_all(folder: Path, users: Path, meeting_id: str, label: str,
+def call_all(folder: Path, users: Path, meeting_id: str, label: str, sip_port: int,
              pids: dict[str, int]) -> Run:
-    """SIPp makes CALLS calls to the meeting, CONCURRENT at a time; the CPU seconds the
-    processes of pids spend meanwhile."""
+    """SIPp makes CALLS calls to the meeting at 127.0.0.1:sip_port, CONCURRENT at a time;
+    the CPU seconds the processes of pids spend meanwhile."""
     work = folder / label
     work.mkdir()
     path = work / "call.xml"
@@ -210,7 +230,7 @@ def call_all(folder: Path, users: Path, meeting_id: str, label: str,
     sipp = shutil.which("sipp")
     if sipp is None:
         raise BenchError("sipp is not installed (Debian: sip-tester; scripts/setup.sh)")
-    argv = [sipp, "127.0.0.1:5060", "-sf", str(path), "-inf", str(users),
+    argv = [sipp, f"127.0.0.1:{sip_port}", "-sf", str(path), "-inf", str(users),
             "-m", str(CALLS), "-r", str(RATE), "-l", str(CONCURRENT), "-i", "127.0.0.1",
             "-p", "0", "-nostdin", "-timeout", "300", "-trace_rtt",
             "-rtt_freq", "1", "-recv_timeout", "10000", "-trace_err",
@@ -223,6 +243,7 @@ def call_all(folder: Path, users: Path, meeting_id: str, label: str,
         if now is not None and then is not None:
             cpu[name] = now - then
     summary = done.stdout
+    (work / "summary.txt").write_text(summary)  # SIPp's counters, failures by reason
     found = re.findall(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", summary)
     failed = re.findall(r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)", summary)
     successes = int(found[-1]) if found else 0
@@ -235,29 +256,67 @@ def call_all(folder: Path, users: Path, meeting_id: str, label: str,
                     answered.append((float(row[0]), float(row[1]) / 1000))  # ms
                 except (IndexError, ValueError):
                     continue  # the header
-    if not successes or len(answered) < 2:
+    if not successes or len(answered) < 10:
         errors = work / "errors.log"
         tail = errors.read_text(errors="replace")[-1500:] if errors.exists() else ""
         raise BenchError(f"{label}: no call got into the meeting (SIPp exit "
                          f"{done.returncode}):\n{summary[-1500:]}\n{done.stderr[-800:]}\n"
                          f"{tail}")
     answered.sort()
-    span = (answered[-1][0] - answered[0][0]) / 1000  # SIPp's dates: ms since its start
+    # The sustained rate: between the first and the last STEADY share of the answers
+    # (the first CONCURRENT calls start at once; the last ones end alone).
+    first, last = int(len(answered) * STEADY[0]), int(len(answered) * STEADY[1]) - 1
+    span = (answered[last][0] - answered[first][0]) / 1000  # SIPp's dates: ms since start
     times = [setup for _, setup in answered]
-    return Run((len(answered) - 1) / span if span > 0 else 0.0, percentile(times, 0.5),
-               percentile(times, 0.99), successes, failures, cpu)
+    return Run((last - first) / span if span > 0 else 0.0, percentile(times, 0.5),
+               percentile(times, 0.99), successes, failures, CALLS - len(answered), cpu)
 
 
-def rounds(folder: Path, users: Path, meeting_id: str, label: str,
-           pids: dict[str, int]) -> Run:
-    """ROUNDS runs of call_all; the median round by calls/s, with every round's failures.
-    One round's rate moves by 10-20 % from round to round on a shared 2-core machine."""
-    done = [call_all(folder, users, meeting_id, f"{label}-{n}", pids)
-            for n in range(1, ROUNDS + 1)]
-    print(f"  {label}: rounds " + ", ".join(f"{r.calls_per_s:,.1f}" for r in done)
-          + " calls/s", flush=True)
-    median = sorted(done, key=lambda r: r.calls_per_s)[len(done) // 2]
-    return dataclasses.replace(median, failed=sum(r.failed for r in done))
+@dataclass
+class Side:
+    """One of the two FreeSWITCHes the rounds alternate between."""
+    label: str
+    sip_port: int
+    pids: dict[str, int]
+    runs: list[Run] = field(default_factory=list)
+
+    def median(self) -> Run:
+        """The median round by calls/s, with every round's failures."""
+        middle = sorted(self.runs, key=lambda r: r.calls_per_s)[len(self.runs) // 2]
+        return dataclasses.replace(middle, failed=sum(r.failed for r in self.runs),
+                                   unanswered=sum(r.unanswered for r in self.runs))
+
+
+def paired_rounds(folder: Path, users: Path, meeting_id: str, live: Side,
+                  static: Side) -> list[float]:
+    """ROUNDS pairs of rounds, one into each FreeSWITCH, the pair's order swapped each
+    time; each pair's live/static ratio. Both FreeSWITCHes run throughout, so what slows
+    the shared machine for a while slows both rounds of a pair."""
+    ratios = []
+    for n in range(1, ROUNDS + 1):
+        for side in (live, static) if n % 2 else (static, live):
+            side.runs.append(call_all(folder, users, meeting_id, f"{side.label}-{n}",
+                                      side.sip_port, side.pids))
+        ratios.append(live.runs[-1].calls_per_s / static.runs[-1].calls_per_s
+                      if static.runs[-1].calls_per_s else 0.0)
+    for side in (live, static):
+        print(f"  {side.label}: rounds " + ", ".join(f"{r.calls_per_s:,.1f}"
+                                                   for r in side.runs) + " calls/s",
+              flush=True)
+    print("  live/static by pair: " + ", ".join(f"{r:.2f}" for r in ratios), flush=True)
+    return ratios
+
+
+def shift_ports(root: Path) -> None:
+    """The static FreeSWITCH's SIP, TLS, event-socket and RTP ports, clear of the live
+    one's (both run at once)."""
+    conf = root / FREESWITCH_DIR
+    for name, pattern, value in STATIC_PORTS:
+        path = conf / name
+        text, found = re.subn(pattern, value, path.read_text())
+        if found != 1:
+            raise BenchError(f"{name}: {pattern} not found once ({found})")
+        path.write_text(text)
 
 
 @contextmanager
@@ -323,36 +382,44 @@ def run(options: Options) -> Result:
             context = live_extension(server, meeting_id, ORGANIZER)
             users = users_file(folder, domain)
             lift_throttle(live_root)
+            live = Side("live", 5060, {"control plane": server.pid,
+                                       "FreeSWITCH": child_pid(server.pid, "freeswitch")})
             print(f"  live: control plane pid {server.pid}, {ACCOUNTS:,} accounts, "
                   f"meeting {meeting_id}", flush=True)
-            pids = {"control plane": server.pid,
-                    "FreeSWITCH": child_pid(server.pid, "freeswitch")}
             register_all(folder, users, "live-register", CALLS)
-            live = rounds(folder, users, meeting_id, "live", pids)
             static_root = folder / "static-root"
             make_static(live_root, static_root, domain)
             add_static_dialplan(static_root, context)
-        with freeswitch_alone(static_root, folder / "static-freeswitch.log") as pid:
-            lift_throttle(static_root)
-            print(f"  static: FreeSWITCH pid {pid} alone", flush=True)
-            register_all(folder, users, "static-register", CALLS)
-            static = rounds(folder, users, meeting_id, "static", {"FreeSWITCH": pid})
+            shift_ports(static_root)
+            with freeswitch_alone(static_root, folder / "static-freeswitch.log") as pid:
+                lift_throttle(static_root)
+                static = Side("static", STATIC_SIP_PORT, {"FreeSWITCH": pid})
+                print(f"  static: FreeSWITCH pid {pid} alone, SIP port {STATIC_SIP_PORT}",
+                      flush=True)
+                register_all(folder, users, "static-register", CALLS, STATIC_SIP_PORT)
+                ratios = paired_rounds(folder, users, meeting_id, live, static)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if os.environ.get("VCBOX_BENCH_KEEP"):
+            print(f"  kept {folder} (VCBOX_BENCH_KEEP): SIPp's logs of every round")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
-    ratio = live.calls_per_s / static.calls_per_s if static.calls_per_s else 0.0
+    ratio = sorted(ratios)[len(ratios) // 2]
     ok = ratio >= TARGET_RATIO
-    for label, figures in (("live dialplan (mod_xml_curl → control plane)", live),
-                           ("static XML dialplan (same actions)          ", static)):
+    for label, figures in (("live dialplan (mod_xml_curl → control plane)", live.median()),
+                           ("static XML dialplan (same actions)          ", static.median())):
         print(f"  {label}  {figures.calls_per_s:,.1f} calls/s  setup p50 "
               f"{fmt_ms(figures.p50_s)}  p99 {fmt_ms(figures.p99_s)}  "
-              f"failed {figures.failed}  (CPU ms per call: {figures.cpu_line()})", flush=True)
+              f"unanswered {figures.unanswered}, failed {figures.failed}  "
+              f"(CPU ms per call: {figures.cpu_line()})", flush=True)
     problems = [] if ok else [f"live/static {ratio:.2f} < {TARGET_RATIO}"]
-    valid = not (live.failed or static.failed)
+    unanswered = {side.label: side.median().unanswered for side in (live, static)}
+    valid = not any(unanswered.values())
     if not valid:
-        problems.append(f"failed calls: live {live.failed}, static {static.failed}")
-    line = (f"{NAME}  {TITLE}  live/static {ratio:.2f}  (median of {ROUNDS} rounds of "
-            f"{CALLS:,} calls, {CONCURRENT} at a time, {HOLD_MS} ms each)  "
+        problems.append(f"calls never answered: live {unanswered['live']}, "
+                        f"static {unanswered['static']}")
+    line = (f"{NAME}  {TITLE}  live/static {ratio:.2f}  (median of {ROUNDS} pairs of rounds "
+            f"of {CALLS:,} calls, {CONCURRENT} at a time, {HOLD_MS} ms each)  "
             f"(target >= {TARGET_RATIO}: "
             f"{'PASS' if ok and valid else 'FAIL' if valid else 'INVALID'})")
     return Result(NAME, line, ok and valid, valid, problems)

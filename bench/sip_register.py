@@ -32,7 +32,7 @@ from controlplane.drivers.processes import (
     freeswitch_argv,
     freeswitch_probe,
 )
-from controlplane.web.api_freeswitch import DIAL_STRING, xml_attr
+from controlplane.web.api_freeswitch import DIAL_STRING, USER_CACHE_MS, xml_attr
 from tests.sipp import register_scenario
 
 NAME = "sip_register"
@@ -64,7 +64,7 @@ def users_file(folder: Path, domain: str) -> Path:
 def static_directory(domain: str) -> str:
     """The live directory's answers for every account, as one static domain file."""
     users = "".join(
-        f'        <user id="{n:04d}">\n'
+        f'        <user id="{n:04d}" cacheable="{USER_CACHE_MS}">\n'
         "          <params>\n"
         f'            <param name="a1-hash" value="{a1_hash(f"{n:04d}", domain, password(n))}"/>\n'
         f'            <param name="max-registrations-per-extension" value="{MAX_DEVICES}"/>\n'
@@ -118,10 +118,10 @@ def wait_ready(root: Path, proc: subprocess.Popen | None = None) -> None:
     raise BenchError(f"FreeSWITCH not ready after {START_TIMEOUT_S:.0f} s: {reason}")
 
 
-def register_all(folder: Path, users: Path, label: str, count: int = ACCOUNTS
-                 ) -> tuple[float, float, int]:
-    """SIPp registers the first count users once: (registrations/s, p99 seconds,
-    failures)."""
+def register_all(folder: Path, users: Path, label: str, count: int = ACCOUNTS,
+                 sip_port: int = 5060) -> tuple[float, float, int]:
+    """SIPp registers the first count users once with the FreeSWITCH at 127.0.0.1:sip_port:
+    (registrations/s, p99 seconds, failures)."""
     work = folder / label
     work.mkdir()
     scenario = work / "register.xml"
@@ -129,7 +129,7 @@ def register_all(folder: Path, users: Path, label: str, count: int = ACCOUNTS
     sipp = shutil.which("sipp")
     if sipp is None:
         raise BenchError("sipp is not installed (Debian: sip-tester; scripts/setup.sh)")
-    argv = [sipp, "127.0.0.1:5060", "-sf", str(scenario), "-inf", str(users),
+    argv = [sipp, f"127.0.0.1:{sip_port}", "-sf", str(scenario), "-inf", str(users),
             "-m", str(count), "-r", str(RATE), "-l", str(CONCURRENT), "-i", "127.0.0.1",
             "-p", "0", "-nostdin", "-timeout", "300", "-trace_rtt", "-rtt_freq", "1",
             "-recv_timeout", "10000"]

@@ -13,7 +13,7 @@ from controlplane.accounts import Accounts
 from controlplane.apply import Applier
 from controlplane.auth import Auth
 from controlplane.captchas import Captchas
-from controlplane.cdr import CdrInbox
+from controlplane.cdr import CdrBatcher, CdrInbox
 from controlplane.config import Config
 from controlplane.drivers import freeswitch
 from controlplane.drivers.esl import CONNECTED, Esl, EslError
@@ -46,6 +46,7 @@ class Services:
     rooms: Rooms
     esl: Esl
     cdrs: CdrInbox
+    cdr_writes: CdrBatcher  # the gateway's posts: group commits into cdrs
     meetings: Meetings
     runner: MeetingRunner
     poller: Poller
@@ -63,6 +64,7 @@ class Services:
         licenses = Licenses(docs, config)
         accounts = Accounts(docs, settings, licenses, mailer)
         rooms = Rooms(docs, accounts)
+        cdrs = CdrInbox(config.data_dir)
         accounts.on_delete.append(rooms.unbind_accounts)
 
         def access_numbers() -> tuple[str, ...]:
@@ -111,7 +113,8 @@ class Services:
             accounts=accounts,
             rooms=rooms,
             esl=esl,
-            cdrs=CdrInbox(config.data_dir),
+            cdrs=cdrs,
+            cdr_writes=CdrBatcher(cdrs),
             meetings=meetings,
             poller=Poller(esl, lambda: settings.stored("call"),
                           layout_of=lambda name: meeting_layout(meetings, settings, name),
@@ -141,6 +144,7 @@ class Services:
         self.poller.stop(restore=False)
         self.esl.close()
         self.history.close()
+        self.cdrs.close()
         self.docs.close()
 
 

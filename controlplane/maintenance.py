@@ -39,6 +39,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from controlplane import cdr
 from controlplane.auth import ADMIN
 from controlplane.config import Config
 from controlplane.license import TRIAL_DOC
@@ -131,12 +132,14 @@ def factory_reset(config: Config, mode: str) -> list[str]:
             _write_documents(docs_path, {k: v for k, v in raw.items() if k not in dropped})
         removed += [f"document: {name}" for name in dropped]
         removed += _clear_history(config.history_path)
+        removed += _clear_history(config.data_dir / cdr.DATABASE)
     else:
         kept = {name: raw[name] for name in (META, TRIAL_DOC) if raw.get(name)}
         if raw or docs_path.exists():
             _write_documents(docs_path, kept)
         removed += [f"document: {name}" for name in sorted(raw) if name not in kept]
         removed += _remove_history(config.history_path)
+        removed += _remove_history(config.data_dir / cdr.DATABASE)
     removed += _clear_logs(config.data_dir / LOGS)
     return removed
 

@@ -15,7 +15,10 @@ ActionFailed carries the reason and the tail of the service's own output.
 Neither Janus nor coturn re-reads its configuration on a signal, so "reload" restarts.
 FreeSWITCH's other verbs (reloadxml, profile restart) go over its event socket
 (drivers/freeswitch.py); its process is one of these when it runs locally: in the
-foreground (-nf -nc), no NAT probing or realtime clock (-nonat -nort), every folder it
+foreground (-nf -nc), no NAT probing or realtime clock (-nonat -nort), on normal
+scheduling (-np: by default FreeSWITCH puts its threads on realtime priority, and under a
+call storm they starve the control plane that answers each call's lookups; the appliance's
+freeswitch.service drop-in does the same), every folder it
 writes under ROOT, its sounds folder too (where $${sounds_dir}/vcbox links to the IVR
 prompts of VCBOX_PROMPTS, made first if need be), ready once its event socket takes the
 rendered password and the internal SIP profile runs.
@@ -263,7 +266,7 @@ PROMPTS_LINK = f"{FREESWITCH_SOUNDS}/vcbox"
 
 
 def freeswitch_argv(root: Path, binary: str) -> list[str]:
-    argv = [binary, "-nf", "-nc", "-nonat", "-nort", "-conf", str(root / FREESWITCH_DIR)]
+    argv = [binary, "-nf", "-nc", "-nonat", "-nort", "-np", "-conf", str(root / FREESWITCH_DIR)]
     for flag, folder in FREESWITCH_DIRS.items():
         argv += [flag, str(root / folder)]
     return argv

@@ -25,16 +25,19 @@ import base64
 import functools
 import hmac
 import ipaddress
+import logging
+import sqlite3
 from collections.abc import Callable
 from urllib.parse import unquote_plus
 
 from bottle import Bottle, HTTPResponse, request
-from gevent import get_hub
 
 from controlplane import cdr, dialplan, secrets
 from controlplane.accounts import MAX_DEVICES
 from controlplane.app import Services
-from controlplane.web.gateway_listener import Handler, Route
+from controlplane.web.gateway_listener import REASONS, Handler, Route
+
+log = logging.getLogger(__name__)
 
 USER = "freeswitch"
 XML_HEADERS = {"Content-Type": "text/xml; charset=utf-8"}
@@ -130,8 +133,7 @@ def user_document(domain: str, account: str, name: str, a1_hash: str) -> str:
 
 
 Answer = tuple[int, dict[str, str], bytes]
-STATUS_LINES = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized",
-                403: "403 Forbidden", 413: "413 Request Entity Too Large"}
+STATUS_LINES = {code: f"{code} {reason}" for code, reason in REASONS.items()}
 
 
 def _client_is_local(environ: dict) -> bool:
@@ -255,11 +257,13 @@ def cdr_handler(services: Services) -> Handler:
             return _text(413, "too large\n")
         raw = read_body(length) if length > 0 else b""
         try:
-            # parsing and the fsync run beside the loop, not on it: the loop serves the
-            # next call's directory and dialplan lookups meanwhile
-            get_hub().threadpool.apply(services.cdrs.put, (raw,))
+            services.cdr_writes.put(raw)  # answered when the record is on disk
         except cdr.BadRecord as exc:
             return _text(400, f"{exc}\n")
+        except (OSError, sqlite3.Error):
+            # not kept: FreeSWITCH tries again, then keeps it in its err-log-dir
+            log.exception("call record not kept")
+            return _text(503, "not kept\n")
         return _text(200, "ok\n")
 
     return handle

@@ -22,7 +22,7 @@ MAX_HEAD = 16 * 1024
 IDLE_TIMEOUT_S = 30
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            404: "Not Found", 405: "Method Not Allowed", 411: "Length Required",
-           413: "Request Entity Too Large"}
+           413: "Request Entity Too Large", 503: "Service Unavailable"}
 
 Handler = Callable[[dict, Callable[[int], bytes]], tuple[int, dict[str, str], bytes]]
 Route = tuple[Handler, int]  # the handler and the largest body it takes

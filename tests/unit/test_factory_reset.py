@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane import secrets
+from controlplane import cdr, secrets
 from controlplane.__main__ import main
 from controlplane.app import Services
 from controlplane.config import Config
@@ -45,6 +45,7 @@ def populate(config: Config, keys: LicenseKeys) -> dict:
         services.auth.open_session("admin", remember=False)
         services.history.execute(
             "INSERT INTO login_failures (username, failures) VALUES ('admin', 2)")
+        services.cdrs.put(b'{"variables": {"uuid": "11111111-2222-4333-8444-555555555555"}}')
         assert services.licenses.valid()
         return {
             "license": services.docs.get("license"),
@@ -93,6 +94,7 @@ def test_settings_mode_keeps_accounts_rooms_and_license(config: Config,
         # The domain is back to its default: the hashes of the old one ask for a reset.
         assert all(a["needs_reset"] for a in accounts)
         assert history_counts(services) == dict.fromkeys(history_counts(services), 0)
+        assert services.cdrs.uuids() == []  # call records are history too
         assert services.auth.find_session("anything") is None
     finally:
         services.close()
@@ -109,6 +111,7 @@ def test_all_mode_keeps_only_the_trial_marker(config: Config, keys: LicenseKeys)
             "document: secrets"} <= set(removed)
     assert "document: license_trial" not in removed
     assert not config.history_path.exists()
+    assert not (config.data_dir / cdr.DATABASE).exists()
     assert not (config.data_dir / "logs" / "mcu.log").exists()
     services = Services.open(config)
     try:
