@@ -391,6 +391,36 @@ def test_over_the_licensed_concurrency_a_caller_joins_audio_only(box: Box) -> No
         activate(box.admin, box.keys)
 
 
+def test_without_a_valid_license_a_caller_hears_it_is_not_licensed(box: Box) -> None:
+    """L4: once the license has expired, a caller dialling a meeting hears that the
+    service is not licensed (then goodbye) and is hung up; no conference starts.
+
+    The license expires by the appliance's own clock: valid until today in UTC-11, then
+    the time zone moves to UTC+13 (always the next day there; the host clock untouched)."""
+    room = meeting(box, subject="Unlicensed")
+    before = box.admin.get("/api/v1/settings/time").json()
+    today_west = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=11)).date()
+    try:
+        settings_put(box, "time", {**before, "timezone": "Etc/GMT+11", "dst": "off"})
+        activate(box.admin, box.keys, serial="TEST-ENDS-TODAY", valid_from=today_west
+                 - dt.timedelta(days=30), expires=today_west)
+        settings_put(box, "time", {**before, "timezone": "Pacific/Tongatapu", "dst": "off"})
+        assert box.admin.get("/api/v1/license").json()["status"] == "expired"
+        # The caller would talk for a minute: FreeSWITCH hangs up long before.
+        with calling(box, "3001", room["id"], talk_ms=60000):
+            uuid = wait_for(lambda: channel_of(box, "3001", room["id"]), what="the call")
+            wait_playing(box, uuid, "ivr/not-licensed.wav")
+            wait_playing(box, uuid, "ivr/goodbye.wav")
+            wait_for(lambda: not channel_of(box, "3001", room["id"]), timeout=20,
+                     what="FreeSWITCH hung up after goodbye")
+            assert not listing(box, room["id"])
+        assert not [e for e in box.conference_events
+                    if e.get("Conference-Name") == room["id"]]
+    finally:
+        settings_put(box, "time", before)
+        activate(box.admin, box.keys)
+
+
 # -- video members: layouts, polling, audio-only answers -----------------------------------
 
 def hex_color(index: int) -> str:
@@ -496,6 +526,32 @@ def test_twenty_members_of_a_4x4_meeting_rotate_on_the_polling_interval(box: Box
                 box.esl.api(f"uuid_kill {channel_of(box, device.account, room['id'])}")
             wait_for(lambda: video_members(box, room["id"]) == 16)
             wait_for(lambda: not shown(), timeout=12, what="polling ended")
+    finally:
+        settings_put(box, "call", {"polling_interval_s": 10})
+
+
+def test_a_one_plus_n_meeting_polls_over_the_settings_1_plus_5(box: Box) -> None:
+    """C3 for a meeting whose layout is 1+N: it takes the call settings' 1+N layout (1+5:
+    six slots, the first large); with 8 video members the poller shows six at a time,
+    one a slot (reservation ids p1..p6 of the 1+5's -poll variant), and every interval
+    the two waiting come on screen."""
+    settings_put(box, "call", {"one_plus_n_layout": "1+5", "polling_interval_s": 5,
+                               "polling_rule": "all"})
+    room = meeting(box, subject="One plus five", layout="1+n")
+    try:
+        with video_callers(box, room["id"], 8, talk_ms=60000):
+            wait_for(lambda: video_members(box, room["id"]) == 8, timeout=40,
+                     what="8 video members")
+
+            def shown() -> dict[int, int]:
+                return reservations(parse_list(box.esl.api(f"conference {room['id']} list")))
+
+            first = wait_for(lambda: len(shown()) == 6 and shown(), timeout=20,
+                             what="polling started")
+            nxt = wait_for(lambda: (s := shown()) and len(s) == 6 and set(s) != set(first)
+                           and s, timeout=12, what="the next window")
+            assert sorted(first.values()) == sorted(nxt.values()) == list(range(1, 7))
+            assert len(set(nxt) - set(first)) == 2, (first, nxt)
     finally:
         settings_put(box, "call", {"polling_interval_s": 10})
 
