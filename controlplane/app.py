@@ -65,6 +65,7 @@ class Services:
         accounts = Accounts(docs, settings, licenses, mailer)
         rooms = Rooms(docs, accounts)
         cdrs = CdrInbox(config.data_dir)
+        cdrs.prepare()
         accounts.on_delete.append(rooms.unbind_accounts)
 
         def access_numbers() -> tuple[str, ...]:

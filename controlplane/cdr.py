@@ -135,12 +135,21 @@ class CdrInbox:
             raise outcome
         return outcome
 
+    def prepare(self) -> None:
+        """Make the database (and move earlier records in) now, not at the first call."""
+        with self._lock:
+            self._writer()
+
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         if not self.path.exists():
             return []
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         try:
             return db.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # made this instant, its table not yet
+                return []
+            raise
         finally:
             db.close()
 

@@ -106,3 +106,10 @@ def test_a_transaction_that_fails_fails_every_post_in_it(tmp_path: Path) -> None
     gevent.joinall(posts, raise_error=False)
     assert all(isinstance(p.exception, sqlite3.OperationalError) for p in posts)
     assert inbox.uuids() == ["00000000-0000-4000-8000-000000000000"]
+
+
+def test_a_reader_never_trips_over_a_database_being_made(tmp_path: Path) -> None:
+    # the writer's connect makes the file a moment before its table exists
+    sqlite3.connect(tmp_path / "calls.sqlite3").close()
+    assert CdrInbox(tmp_path).uuids() == []
+    assert CdrInbox(tmp_path).get(UUID) is None
