@@ -303,6 +303,9 @@ def paired_rounds(folder: Path, users: Path, meeting_id: str, live: Side,
         print(f"  {side.label}: rounds " + ", ".join(f"{r.calls_per_s:,.1f}"
                                                    for r in side.runs) + " calls/s",
               flush=True)
+        # a drift over the rounds shows here first: where each round's CPU went
+        print(f"  {side.label}: CPU ms per call by round: "
+              + " | ".join(r.cpu_line() for r in side.runs), flush=True)
     print("  live/static by pair: " + ", ".join(f"{r:.2f}" for r in ratios), flush=True)
     return ratios
 
