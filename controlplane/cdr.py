@@ -25,6 +25,8 @@ import gevent
 from gevent.event import AsyncResult
 from gevent.monkey import get_original
 
+from controlplane.store import history
+
 DATABASE = "calls.sqlite3"  # in the data dir
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_BATCH = 256  # records per transaction
@@ -73,19 +75,11 @@ class CdrInbox:
         self._lock = _NativeLock()
         self._db: sqlite3.Connection | None = None
 
-    def _connect(self, path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.execute(_SCHEMA)
-        return db
-
     def _writer(self) -> sqlite3.Connection:
         """The writing connection (caller holds the lock); made at the first write."""
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = self._connect(self.path)
+            self._db = history.connect(self.path)
+            self._db.execute(_SCHEMA)
             self._adopt_folder(self._db)
         return self._db
 
@@ -104,8 +98,8 @@ class CdrInbox:
     def _insert(db: sqlite3.Connection,
                 items: Sequence[tuple[bytes, float]]) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        # committed (the WAL fsynced: synchronous=FULL) when the block ends
+        with history.transaction(db, "BEGIN IMMEDIATE"):
             for data, received in items:
                 try:
                     uuid = record_uuid(parse_record(data))
@@ -115,10 +109,6 @@ class CdrInbox:
                 added = db.execute("INSERT OR IGNORE INTO cdr (uuid, received, record) "
                                    "VALUES (?, ?, ?)", (uuid, received, data)).rowcount
                 outcomes.append((uuid, added == 1))
-            db.execute("COMMIT")  # the WAL is fsynced here (synchronous=FULL)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return outcomes
 
     def put_many(self, records: Sequence[bytes]) -> list[Outcome]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,45 +45,52 @@ SCHEMA: list[str] = [
 ]
 
 
+def connect(path: str | Path) -> sqlite3.Connection:
+    """A writing connection to a history database: WAL, every commit fsynced."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA busy_timeout=5000")
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
+    """Committed when the block ends, rolled back when it raises."""
+    db.execute(begin)  # outside the try: a BEGIN that failed has nothing to roll back
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 class History:
     def __init__(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
-        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db = connect(path)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA busy_timeout=5000")
         self._migrate()
 
     def _migrate(self) -> None:
         with self.lock:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             for step in range(version, len(SCHEMA)):
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
+                with transaction(self.db, "BEGIN IMMEDIATE"):
                     for statement in SCHEMA[step].split(";"):
                         if statement.strip():
                             self.db.execute(statement)
                     self.db.execute(f"PRAGMA user_version={step + 1}")
-                    self.db.execute("COMMIT")
-                except BaseException:
-                    self.db.execute("ROLLBACK")
-                    raise
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         with self.lock:
             return self.db.execute(sql, params).rowcount
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self.lock:
-            self.db.execute("BEGIN")
-            try:
-                self.db.executemany(sql, rows)
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+        with self.lock, transaction(self.db):
+            self.db.executemany(sql, rows)
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with self.lock:

@@ -460,6 +460,11 @@ def video_callers(box: Box, number: str, count: int, first: int = 0, talk_ms: in
             proc.communicate()
 
 
+def on_screen(box: Box, conference: str) -> dict[int, int]:
+    """While polling: member id -> its slot (the reservation ids in `conference list`)."""
+    return reservations(parse_list(box.esl.api(f"conference {conference} list")))
+
+
 def video_members(box: Box, conference: str) -> int:
     try:
         listing = box.esl.api(f"conference {conference} json_list")
@@ -503,7 +508,7 @@ def test_twenty_members_of_a_4x4_meeting_rotate_on_the_polling_interval(box: Box
                      what="20 video members")
 
             def shown() -> dict[int, int]:
-                return reservations(parse_list(box.esl.api(f"conference {room['id']} list")))
+                return on_screen(box, room["id"])
 
             windows: list[dict[int, int]] = []
             times: list[float] = []
@@ -544,7 +549,7 @@ def test_a_one_plus_n_meeting_polls_over_the_settings_1_plus_5(box: Box) -> None
                      what="8 video members")
 
             def shown() -> dict[int, int]:
-                return reservations(parse_list(box.esl.api(f"conference {room['id']} list")))
+                return on_screen(box, room["id"])
 
             first = wait_for(lambda: len(shown()) == 6 and shown(), timeout=20,
                              what="polling started")

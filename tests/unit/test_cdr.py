@@ -98,13 +98,15 @@ def test_a_transaction_that_fails_fails_every_post_in_it(tmp_path: Path) -> None
     inbox = CdrInbox(tmp_path)
     batcher = CdrBatcher(inbox)
     inbox.put(record(0))
-    # Stand-in for a database error (disk full, I/O): the real one cannot be made to
-    # happen on demand here. It must reach every post of the transaction.
-    inbox.put_many = lambda records: (_ for _ in ()).throw(  # type: ignore[method-assign]
-        sqlite3.OperationalError("database or disk is full"))
+    # SQLite itself refuses the writes: the writing connection swapped for a read-only
+    # one (disk full cannot be made on demand here; the error reaches the posts alike).
+    inbox.close()
+    inbox._db = sqlite3.connect(f"file:{inbox.path}?mode=ro", uri=True,
+                                check_same_thread=False, isolation_level=None)
     posts = [gevent.spawn(batcher.put, record(n)) for n in range(1, 4)]
     gevent.joinall(posts, raise_error=False)
-    assert all(isinstance(p.exception, sqlite3.OperationalError) for p in posts)
+    assert all(isinstance(p.exception, sqlite3.OperationalError) for p in posts), [
+        p.exception for p in posts]
     assert inbox.uuids() == ["00000000-0000-4000-8000-000000000000"]
 
 
