@@ -263,9 +263,14 @@ class Accounts:
                            max=f"{MAX_ACCOUNTS:,}", count=self.count())
 
     def create(self, data: Any) -> tuple[dict[str, Any], str]:
-        """E2: a new account with a generated password; (the account, the password)."""
+        """E2: a new account with a generated password; (the account, the password).
+
+        The e-mail is optional, as in the import (E3): without one the account's details
+        cannot be mailed, only shown."""
+        optional_email = rules.Field(rules.optional_email, required=False)
         clean = rules.validate(data, {"name": rules.account_name, "account": rules.account,
-                                      "email": rules.email})
+                                      "email": optional_email})
+        clean.setdefault("email", "")
         self._require_license()
         password = generate_password()
         with self.docs.lock:
@@ -501,7 +506,7 @@ class Accounts:
             outgoing.append((len(results) - 1, item.email, subject, body))
         if outgoing:
             errors = self.mailer.send_many([(to, subject, body)
-                                            for _, to, subject, body in outgoing])
+                                            for _, to, subject, body in outgoing], language)
             for (position, *_), error in zip(outgoing, errors, strict=True):
                 if error is not None:
                     results[position].update(ok=False, error=error)

@@ -8,7 +8,7 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +88,41 @@ class Auth:
                 raise Conflict(N_("The administrator already exists."))
             batch.put(ADMIN, doc)
         return doc
+
+    def update_admin(self, session: Session, data: Any) -> dict[str, Any]:
+        """Quick settings (A6) run the wizard's administrator step again: a new password
+        (left empty: kept), the e-mail and the user-experience choice, all behind the
+        current password (as A5). A new password ends the other sessions."""
+        if isinstance(data, Mapping) and not data.get("password") \
+                and not data.get("confirm_password"):
+            data = {k: v for k, v in data.items() if k not in ("password", "confirm_password")}
+        clean = rules.validate(data, {
+            "current_password": rules.text,
+            "password": Field(rules.login_password, required=False),
+            "confirm_password": Field(rules.text, required=False),
+            "email": Field(rules.optional_email, required=False),
+            "ux_programme": Field(rules.boolean, required=False),
+        })
+        details: dict[str, Any] = {}
+        if "password" in clean and clean.get("confirm_password") != clean["password"]:
+            details["confirm_password"] = N_("The passwords do not match.")
+        with self.docs.batch() as batch:
+            admin = batch.get(ADMIN)
+            if admin is None:
+                raise Conflict(N_("The administrator does not exist yet."))
+            if not clean["current_password"]:
+                details["current_password"] = N_("Required.")
+            elif not self._verify(admin, clean["current_password"]):
+                details["current_password"] = N_("The current password is wrong.")
+            if details:
+                raise ValidationError(details=details)
+            doc = {**admin, **{k: clean[k] for k in ("email", "ux_programme") if k in clean}}
+            if "password" in clean:
+                doc["password_hash"] = _hasher.hash(clean["password"])
+            batch.put(ADMIN, doc)
+        if "password" in clean:
+            self.close_other_sessions(admin["username"], keep=session)
+        return self.public_admin()
 
     def public_admin(self) -> dict[str, Any]:
         admin = self.admin() or {}

@@ -38,6 +38,9 @@ from controlplane.rules import Field, FieldError
 TABLE = "meetings"
 VMR, SCHEDULED, INSTANT = "vmr", "scheduled", "instant"
 KINDS = (VMR, SCHEDULED, INSTANT)
+ORDERS = ("start", "id", "subject", "kind", "organizer")
+LIST_FIELDS = {"kind": rules.one_of("all", *KINDS), "order": rules.one_of(*ORDERS),
+               "direction": rules.one_of("asc", "desc")}
 LAYOUTS = ("equal", "1+n")
 ID_DIGITS = (6, 10)
 PASSWORD_DIGITS = (4, 12)
@@ -188,10 +191,12 @@ class Meetings:
         return meeting
 
     def find_all(self, kind: str = "all", search: str = "", limit: int | None = 50,
-                 offset: int = 0) -> dict[str, Any]:
-        """{items, total, filtered, counts}: newest first; search matches the ID, the
-        subject or the organizer (substring, case-insensitive)."""
-        rules.validate({"kind": kind}, {"kind": rules.one_of("all", *KINDS)})
+                 offset: int = 0, order: str = "start",
+                 direction: str = "desc") -> dict[str, Any]:
+        """{items, total, filtered, counts}: newest first unless ordered otherwise; search
+        matches the ID, the subject or the organizer (substring, case-insensitive)."""
+        rules.validate({"kind": kind, "order": order, "direction": direction},
+                       LIST_FIELDS)
         meetings = [self._public(m) for m in self._rows().values()]
         counts = {"all": len(meetings), **{k: 0 for k in KINDS}}
         for meeting in meetings:
@@ -203,8 +208,11 @@ class Meetings:
         if needle:
             meetings = [m for m in meetings if any(
                 needle in m[key].casefold() for key in ("id", "subject", "organizer"))]
-        meetings.sort(key=lambda m: (m.get("start", ""), m["created"], m["id"]),
-                      reverse=True)
+        def sort_key(m: dict[str, Any]) -> tuple:
+            first = () if order == "start" else (m[order].casefold(),)
+            return (*first, m.get("start", ""), m["created"], m["id"])
+
+        meetings.sort(key=sort_key, reverse=direction == "desc")
         end = None if limit is None else offset + limit
         return {"items": meetings[offset:end], "total": total, "filtered": len(meetings),
                 "counts": counts}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -91,16 +92,29 @@ def account(value: Any) -> str:
     return value
 
 
-def account_name(value: Any) -> str:
-    """R5: at most 128 characters: letters (CJK included), digits, spaces, . _ -."""
+# One rule for the names of accounts (R5) and rooms (R7), which the admin sees side by side
+# (a video room carries its terminal's account): letters and digits of any script, spaces,
+# punctuation and symbols, full-width ones included ("张三（销售部）", "【周会】", "A&B <HQ>").
+# Refused: line breaks and other control or format characters, and " and \, which end or
+# escape the quoted display name an account's name becomes in SIP (From: "name" <sip:...>).
+_NAME_REFUSED = frozenset('"\\')
+
+
+def _name(value: Any, limit: int) -> str:
     value = text(value).strip()
     if not value:
         raise FieldError(N_("Required."))
-    if len(value) > 128:
-        raise FieldError(N_("At most %(max)s characters."), max=128)
-    if not all(ch.isalnum() or ch in " ._-" for ch in value):
-        raise FieldError(N_("Use letters, digits, spaces and . _ - only."))
+    if len(value) > limit:
+        raise FieldError(N_("At most %(max)s characters."), max=limit)
+    if any(ch in _NAME_REFUSED or unicodedata.category(ch)[0] == "C"
+           or unicodedata.category(ch) in ("Zl", "Zp") for ch in value):
+        raise FieldError(N_('A name cannot contain " or \\ or a line break.'))
     return value
+
+
+def account_name(value: Any) -> str:
+    """R5: the name rule (see _name), at most 128 characters."""
+    return _name(value, 128)
 
 
 def domain(value: Any) -> str:
@@ -116,13 +130,8 @@ def domain(value: Any) -> str:
 
 
 def room_name(value: Any) -> str:
-    """R7: at most 255 characters."""
-    value = text(value).strip()
-    if not value:
-        raise FieldError(N_("Required."))
-    if len(value) > 255:
-        raise FieldError(N_("At most %(max)s characters."), max=255)
-    return value
+    """R7: the name rule of accounts (see _name), at most 255 characters."""
+    return _name(value, 255)
 
 
 def port(value: Any) -> int:

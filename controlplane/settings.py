@@ -20,7 +20,8 @@ from controlplane.sections import SECTIONS, Section
 from controlplane.store import Documents
 
 # Keys of GET and PUT answers that a client may send back unchanged: never stored.
-ANSWER_KEYS = frozenset({"confirm", "warnings", "applied", "server_time", "pending_confirm"})
+ANSWER_KEYS = frozenset({"confirm", "warnings", "applied", "server_time", "pending_confirm",
+                         "message"})
 
 
 def _key(name: str) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from controlplane import i18n
@@ -277,3 +277,14 @@ def has_dst(zone: Zone, now: datetime | None = None) -> bool:
             return True
         offsets.add(local.utcoffset())
     return len(offsets) > 1
+
+
+def now_in(iana: str, dst: str = "auto", at: datetime | None = None) -> datetime:
+    """The wall-clock time in a zone of the list, as the appliance's clock keeps it: with
+    DST off, the zone's standard offset all year (SPEC T1). `at` (UTC): default now."""
+    zone = by_iana(iana) or by_iana(DEFAULT)
+    assert zone is not None
+    instant = (at or datetime.now(UTC)).astimezone(UTC)
+    if dst == "off" and has_dst(zone, instant):
+        return instant.astimezone(timezone(timedelta(minutes=zone.offset_min)))
+    return instant.astimezone(ZoneInfo(zone.iana))

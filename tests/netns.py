@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.components import locate
+
+if TYPE_CHECKING:
+    from tests.conftest import Client, Server
 
 PREFIX = "vcbox-test-"
 
@@ -62,3 +68,39 @@ class Netns:
     def delete(self) -> None:
         # deleting the namespace destroys its interfaces (and both ends of its veths)
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
+
+
+def addresses(ns: str, ifname: str) -> set[str]:
+    """The IPv4 addresses (address/prefix) of ifname inside namespace ns."""
+    from pyroute2 import NetNS
+
+    with NetNS(ns, flags=0) as ipr:
+        index = ipr.link_lookup(ifname=ifname)[0]
+        return {f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}"
+                for a in ipr.get_addr(family=2, index=index)}
+
+
+@contextmanager
+def appliance_lab(folder: Path, confirm_s: int, spare: bool = False
+                  ) -> Iterator[tuple[Server, Client, Netns]]:
+    """A configured server whose network is the namespace "appliance" (LAN vc-lan0 at
+    10.66.0.2/24, WAN vc-wan0, and vc-spare0 when spare), each a veth to a "peer"
+    namespace; the administrator logged in. N5's confirm window is confirm_s."""
+    from tests.conftest import configured_server
+
+    appliance, peer = Netns("appliance"), Netns("peer")
+    try:
+        appliance.veth("vc-lan0", peer, "vc-peer0")
+        appliance.veth("vc-wan0", peer, "vc-peer1")
+        if spare:
+            appliance.veth("vc-spare0", peer, "vc-peer2")
+        appliance.ip("addr", "add", "10.66.0.2/24", "dev", "vc-lan0")
+        with configured_server(folder, vcbox_network_live=f"netns:{appliance.name}",
+                               vcbox_lan_if="vc-lan0", vcbox_wan_if="vc-wan0",
+                               vcbox_network_confirm_s=str(confirm_s)) as srv:
+            client = srv.client()
+            assert client.login().status_code == 200
+            yield srv, client, appliance
+    finally:
+        appliance.delete()
+        peer.delete()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane import oplog, secrets
-from controlplane.apply import assets
+from controlplane.apply import assets, words
 from controlplane.apply.commit import Result, commit
 from controlplane.apply.context import build, media_ip
 from controlplane.apply.plan import Plan, make_plan, read_current
@@ -99,11 +99,12 @@ class Applier:
                 if start is not None:
                     start()
             # A start-up render is not an administrator's action: logged only if it failed.
+            # The details say what ran, put into words when the log is read.
             if not plan.empty and (target != "startup" or not result.ok):
                 self.log.record(actor, ip, "apply",
                                 target or ",".join(f.path for f in plan.files[:3]),
                                 oplog.SUCCESS if result.ok else oplog.FAILURE,
-                                result.summary())
+                                words.details(plan, result))
             return plan, result
 
     def startup(self) -> Result:

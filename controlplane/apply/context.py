@@ -16,7 +16,7 @@ from typing import Any
 from controlplane import timezones
 from controlplane.config import Config
 from controlplane.sections import SECTIONS
-from controlplane.sections.network import lan_address
+from controlplane.sections.network import ifnames, lan_address
 
 # VCBOX_MEDIA_IP=lan: media follows the LAN interface's (DHCP) address.
 LAN_MEDIA_IP = "lan"
@@ -61,7 +61,12 @@ def media_ip(config: Config, network: Mapping[str, Any]) -> str:
         return static
     if config.media_ip != LAN_MEDIA_IP:
         return config.media_ip
-    return interface_ipv4(config.lan_ifname) or "127.0.0.1"
+    return interface_ipv4(nic_names(config, network)["lan"]) or "127.0.0.1"
+
+
+def nic_names(config: Config, network: Mapping[str, Any]) -> dict[str, str]:
+    """The interface of LAN and WAN: the network settings' choice, else VCBOX_LAN_IF/_WAN_IF."""
+    return ifnames(network, {"lan": config.lan_ifname, "wan": config.wan_ifname})
 
 
 def prefix_of(root: Path) -> str:
@@ -76,6 +81,7 @@ def build(settings: Mapping[str, Mapping[str, Any]], secrets: Mapping[str, Any],
     ctx.update({f"vcbox_{name}": value for name, value in secrets.items()})
     network, time = settings["network"], settings["time"]
     prefix = prefix_of(config.root)
+    nics = nic_names(config, network)
     zone = timezones.by_iana(time["timezone"]) or timezones.by_iana(timezones.DEFAULT)
     fixed = time["dst"] == "off" and timezones.has_dst(zone)
     ctx.update({
@@ -86,8 +92,8 @@ def build(settings: Mapping[str, Mapping[str, Any]], secrets: Mapping[str, Any],
         "vcbox_xml_curl_user": "freeswitch",
         "vcbox_media_ip": media_ip(config, network),
         "vcbox_public_ip": network["nat"]["public_ip"] if network["nat"]["enabled"] else "",
-        "vcbox_lan_ifname": config.lan_ifname,
-        "vcbox_wan_ifname": config.wan_ifname,
+        "vcbox_lan_ifname": nics["lan"],
+        "vcbox_wan_ifname": nics["wan"],
         "vcbox_tls_cert": f"{prefix}/etc/vcbox/tls/vcbox.crt",
         "vcbox_tls_key": f"{prefix}/etc/vcbox/tls/vcbox.key",
         # DST off: a fixed offset (SPEC T1); the clock driver compiles it when needed.

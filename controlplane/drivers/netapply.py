@@ -14,6 +14,7 @@ from typing import Any
 from controlplane.config import Config
 from controlplane.drivers.network import NetworkDriver, NetworkError, Rollback
 from controlplane.drivers.services import ActionFailed, Driver
+from controlplane.sections.network import NICS, ifnames
 
 
 class NetworkApply:
@@ -34,6 +35,8 @@ class NetworkApply:
         if not self.live:
             return "files written; the live network is not changed here (VCBOX_NETWORK_LIVE)"
         doc = self.state.settings["network"]
+        # The NICs the settings chose (the NIC selector), else the configured ones.
+        self.driver.ifnames = ifnames(doc, self.default_ifnames)
         try:
             snapshot = self.driver.snapshot()
             self.driver.apply(doc)
@@ -45,6 +48,16 @@ class NetworkApply:
                               start=False)
             return f"applied; confirm within {self.config.network_confirm_s} s or it is undone"
         return "applied"
+
+    @property
+    def default_ifnames(self) -> dict[str, str]:
+        """The interface of each nic when the settings name none (VCBOX_LAN_IF/_WAN_IF)."""
+        return dict(zip(NICS, (self.config.lan_ifname, self.config.wan_ifname), strict=True))
+
+    def interfaces(self) -> list[dict[str, Any]]:
+        """The interfaces the NIC selector offers: those of the namespace this driver acts
+        in (the host's on the appliance, and where the live network is off)."""
+        return self.driver.links()
 
     def _rolled_back(self) -> None:
         if self.on_rollback is not None:

@@ -17,6 +17,26 @@ RESTART_CONFIRM = N_("This will restart the video conferencing services. Continu
 MCU_CONFIRM = N_("This will affect all MCU services. Continue?")
 
 
+class Term(str):
+    """A msgid given as a parameter of a message (a field's label, a range's guide name):
+    translated along with the message, so that a conflict names the other field the way
+    its page does ("Already used by the SIP UDP/TCP port.")."""
+
+
+# The labels of the ports a conflict can name: the services page's fields and the port
+# settings' ranges (by their guide names).
+PORT_LABELS: dict[str, Term] = {
+    "http_port": Term(N_("HTTP listening port")),
+    "https_port": Term(N_("HTTPS listening port")),
+    "ssh_port": Term(N_("SSH port")),
+    "sip_port": Term(N_("SIP UDP/TCP port")),
+    "sip_tls_port": Term(N_("SIP TLS port")),
+    "ivr": Term(N_("IVR ports")),
+    "turn": Term(N_("TURN service ports")),
+    "mcu": Term(N_("MCU ports")),
+}
+
+
 @dataclass(frozen=True)
 class Section:
     name: str

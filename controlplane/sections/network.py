@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,14 +15,40 @@ from controlplane.sections.base import RESTART_CONFIRM, Lookup, Section
 
 NICS = ("lan", "wan")
 MAX_ROUTES = 64
-INTERFACE_DEFAULTS = {"enabled": True, "dhcp": True, "address": "", "netmask": "",
-                      "gateway": "", "dns1": "", "dns2": ""}
+# ifname: the interface the settings apply to (the guide's NIC selector, 网卡设置); ""
+# is the appliance's own choice (VCBOX_LAN_IF / VCBOX_WAN_IF).
+INTERFACE_DEFAULTS = {"enabled": True, "dhcp": True, "ifname": "", "address": "",
+                      "netmask": "", "gateway": "", "dns1": "", "dns2": ""}
+_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+
+
+def _ifname(value: Any) -> str:
+    """A Linux interface name (at most 15 characters, no "/" or blanks), or ""."""
+    value = rules.text(value).strip()
+    if value and (not _IFNAME.fullmatch(value) or value in (".", "..")):
+        raise FieldError(N_("Choose a NIC from the list."))
+    return value
+
+
+def ifnames(doc: Mapping[str, Any], defaults: Mapping[str, str]) -> dict[str, str]:
+    """The interface of each nic: the one the settings chose, else the default."""
+    return {nic: doc[nic].get("ifname") or defaults.get(nic, "") for nic in NICS}
+
+
+def check_nics(doc: Mapping[str, Any], defaults: Mapping[str, str]) -> None:
+    """LAN and WAN are two NICs: one interface cannot be both (its default included)."""
+    names = ifnames(doc, defaults)
+    if names["lan"] and names["lan"] == names["wan"]:
+        raise ValidationError(details={
+            "lan.ifname": N_("The WAN uses this NIC too: choose another one."),
+            "wan.ifname": N_("The LAN uses this NIC too: choose another one.")})
 
 
 def interface(value: Any) -> dict[str, Any]:
     clean = rules.validate(value, {
         "enabled": rules.boolean,
         "dhcp": rules.boolean,
+        "ifname": Field(_ifname, required=False),
         "address": Field(rules.optional_ipv4, required=False),
         "netmask": Field(lambda v: "" if v in (None, "") else rules.netmask(v), required=False),
         "gateway": Field(rules.optional_ipv4, required=False),

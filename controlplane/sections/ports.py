@@ -7,26 +7,29 @@ from typing import Any
 from controlplane import rules
 from controlplane.errors import ValidationError
 from controlplane.i18n import N_
-from controlplane.sections.base import RESTART_CONFIRM, Lookup, Section
-from controlplane.sections.services import INTERNAL_PORTS, service_ports
-
-RANGES = ("ivr", "turn", "mcu")
+from controlplane.sections.base import PORT_LABELS, RESTART_CONFIRM, Lookup, Section
+from controlplane.sections.services import INTERNAL_PORTS, RANGES, service_ports
 
 
 def _cross_check(doc: dict[str, Any], lookup: Lookup) -> None:
     details: dict[str, Any] = {}
+    overlap = N_("Overlaps the range of the %(other)s.")
     for i, a in enumerate(RANGES):
         for b in RANGES[i + 1:]:
             if doc[a]["min"] <= doc[b]["max"] and doc[b]["min"] <= doc[a]["max"]:
-                details.setdefault(a, (N_("Overlaps the %(other)s range."), {"other": b}))
-                details.setdefault(b, (N_("Overlaps the %(other)s range."), {"other": a}))
-    taken = {port: key for key, port in service_ports(lookup("services")).items()}
-    taken.update(INTERNAL_PORTS)
+                details.setdefault(a, (overlap, {"other": PORT_LABELS[b]}))
+                details.setdefault(b, (overlap, {"other": PORT_LABELS[a]}))
+    # A port the services listen on is named by its field, an internal one by its user.
+    taken: dict[int, Any] = {
+        port: (N_("Contains port %(port)s, set as the %(other)s."), PORT_LABELS[key])
+        for key, port in service_ports(lookup("services")).items()}
+    taken.update({port: (N_("Contains port %(port)s, used by the appliance's %(other)s."),
+                         user) for port, user in INTERNAL_PORTS.items()})
     for name in RANGES:
         inside = sorted(p for p in taken if doc[name]["min"] <= p <= doc[name]["max"])
         if name not in details and inside:
-            details[name] = (N_("Contains port %(port)s, used by %(other)s."),
-                             {"port": inside[0], "other": taken[inside[0]]})
+            message, other = taken[inside[0]]
+            details[name] = (message, {"port": inside[0], "other": other})
     if details:
         raise ValidationError(details=details)
 

@@ -8,14 +8,21 @@ from typing import Any
 from controlplane import rules
 from controlplane.errors import ValidationError
 from controlplane.i18n import N_
-from controlplane.sections.base import RESTART_CONFIRM, Lookup, Section
+from controlplane.sections.base import PORT_LABELS, RESTART_CONFIRM, Lookup, Section, Term
 
-# Ports the appliance uses internally; no service or media range may take them.
-INTERNAL_PORTS: dict[int, str] = {
-    3478: "TURN", 5349: "TURN TLS", 5766: "TURN CLI", 7088: "Janus Admin API",
-    8021: "FreeSWITCH ESL", 8080: "web admin backend", 8088: "Janus API",
-    8089: "FreeSWITCH directory",
+# Ports the appliance uses internally; no service or media range may take them. Each is
+# named by what uses it, in words (a conflict message shows the name).
+INTERNAL_PORTS: dict[int, Term] = {
+    3478: Term(N_("TURN service")),                               # coturn
+    5349: Term(N_("TURN service (TLS)")),                         # coturn over TLS
+    5766: Term(N_("TURN service management interface")),         # coturn CLI
+    7088: Term(N_("MCU management interface")),                   # Janus admin API
+    8021: Term(N_("SIP/IVR service control interface")),          # FreeSWITCH ESL
+    8080: Term(N_("web management console")),                     # the control plane
+    8088: Term(N_("MCU service interface")),                      # Janus API
+    8089: Term(N_("SIP account directory")),                      # FreeSWITCH directory
 }
+RANGES = ("ivr", "turn", "mcu")
 
 
 def service_ports(doc: Mapping[str, Any]) -> dict[str, int]:
@@ -32,19 +39,22 @@ def service_ports(doc: Mapping[str, Any]) -> dict[str, int]:
 def _cross_check(doc: dict[str, Any], lookup: Lookup) -> None:
     details: dict[str, Any] = {}
     seen: dict[int, str] = {}
+    used = N_("Already used by the %(other)s.")
     for key, port in service_ports(doc).items():
         if port in seen:
-            details[key] = (N_("Already used by %(other)s."), {"other": seen[port]})
-            details.setdefault(seen[port], (N_("Already used by %(other)s."), {"other": key}))
+            details[key] = (used, {"other": PORT_LABELS[seen[port]]})
+            details.setdefault(seen[port], (used, {"other": PORT_LABELS[key]}))
         elif port in INTERNAL_PORTS:
-            details[key] = (N_("Reserved for %(other)s."), {"other": INTERNAL_PORTS[port]})
+            details[key] = (N_("Used by the appliance's %(other)s: choose another port."),
+                            {"other": INTERNAL_PORTS[port]})
         else:
             seen[port] = key
     media = lookup("ports")
     for key, port in service_ports(doc).items():
-        for name in ("ivr", "turn", "mcu"):
+        for name in RANGES:
             if key not in details and media[name]["min"] <= port <= media[name]["max"]:
-                details[key] = (N_("Inside the %(range)s media port range."), {"range": name})
+                details[key] = (N_("Inside the range of the %(range)s (port settings)."),
+                                {"range": PORT_LABELS[name]})
     if details:
         raise ValidationError(details=details)
 

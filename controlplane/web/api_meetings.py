@@ -22,7 +22,8 @@ def routes(app: Bottle, services: Services) -> None:
     _ids_target = body_ids_target(label)
 
     @app.get("/api/v1/meetings",
-             summary="Meetings (kind: all|vmr|scheduled|instant, search, limit, offset)"
+             summary="Meetings (kind: all|vmr|scheduled|instant, search, limit, offset, order,"
+             " direction)"
              " -> {items, total, filtered, counts}")
     def list_meetings():
         q = request.query
@@ -31,6 +32,8 @@ def routes(app: Bottle, services: Services) -> None:
             search=q.getunicode("search", "") or "",
             limit=query_int("limit", q.get("limit", ""), 50, 1, MAX_LIMIT),
             offset=query_int("offset", q.get("offset", ""), 0, 0, 10**9),
+            order=q.get("order", "") or "start",
+            direction=q.get("direction", "") or "desc",
         )
 
     @app.post("/api/v1/meetings", audit="create_meeting", audit_target=_body_target,

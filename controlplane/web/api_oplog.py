@@ -1,4 +1,7 @@
-"""Operation log (O2): filtered list, and the same list as CSV for Excel."""
+"""Operation log (O2): filtered list, and the same list as CSV for Excel.
+
+Entries are put into words here, in the reader's language (controlplane.oplog.in_words):
+the page and the export say the same, in the UI language."""
 
 from __future__ import annotations
 
@@ -9,11 +12,11 @@ from bottle import Bottle, HTTPResponse, request
 from controlplane.app import Services
 from controlplane.errors import ValidationError
 from controlplane.i18n import N_
-from controlplane.oplog import ACTIONS, Query, to_csv
-from controlplane.web.context import _, query_int, wants_csv
+from controlplane.oplog import Query, in_words, to_csv
+from controlplane.web.context import _, lang, query_int, wants_csv
 
 MAX_LIMIT = 1000
-RESULTS = {"success": N_("Success"), "failure": N_("Failure")}
+REVERSED = N_("The start date is after the end date.")
 
 
 def _time(name: str, value: str, end: bool = False) -> float | None:
@@ -33,32 +36,56 @@ def _time(name: str, value: str, end: bool = False) -> float | None:
         raise ValidationError(details={name: N_("Use a date like 2026-01-31.")}) from exc
 
 
+def _day(value: float | None, end: bool = False) -> str:
+    """The local date of a bound (the last day an exclusive end includes), or ""."""
+    if value is None:
+        return ""
+    moment = dt.datetime.fromtimestamp(value - (1 if end else 0))
+    return moment.date().isoformat()
+
+
 def routes(app: Bottle, services: Services) -> None:
     @app.get("/api/v1/operation-log",
-             summary="Operation log (since, until, search, limit, offset); CSV with Accept:"
-             " text/csv")
+             summary="Operation log (days: today and the days before, in the server's time;"
+             " or since, until; search, limit, offset) -> {items, total, filtered, since,"
+             " until} (the dates shown); CSV with Accept: text/csv. Entries in words of the"
+             " UI language: action_text, target_text, result_text, detail (sentences) and"
+             " detail_technical (a program's own words)")
     def operation_log():
         q = request.query
         csv = wants_csv()
+        if q.get("days", ""):
+            days = query_int("days", q.get("days", ""), 1, 1, 36500)
+            first = dt.date.today() - dt.timedelta(days=days - 1)
+            since: float | None = dt.datetime.combine(first, dt.time()).timestamp()
+            until = None
+        else:
+            since = _time("since", q.get("since", ""))
+            until = _time("until", q.get("until", ""), end=True)
+        if since is not None and until is not None and since >= until:
+            raise ValidationError(details={"since": REVERSED, "until": REVERSED})
         query = Query(
-            since=_time("since", q.get("since", "")),
-            until=_time("until", q.get("until", ""), end=True),
+            since=since,
+            until=until,
             search=q.getunicode("search", "") or "",
             limit=None if csv else query_int("limit", q.get("limit", ""), 50, 1, MAX_LIMIT),
             offset=query_int("offset", q.get("offset", ""), 0, 0, 10**9),
         )
         page = services.oplog.find_all(query)
-        for item in page["items"]:
-            item["time"] = dt.datetime.fromtimestamp(item["ts"]).isoformat(timespec="seconds")
-            item["action_text"] = _(ACTIONS.get(item["action"], item["action"]))
-            item["result_text"] = _(RESULTS.get(item["result"], item["result"]))
+        language = lang()
+        page["items"] = [
+            {**in_words(item, language),
+             "time": dt.datetime.fromtimestamp(item["ts"]).isoformat(timespec="seconds")}
+            for item in page["items"]]
         if not csv:
-            return page
+            return {**page, "since": _day(since),
+                    "until": _day(until, end=True) if until is not None
+                    else (dt.date.today().isoformat() if since is not None else "")}
         headers = [_("Time"), _("User name"), _("Source IP"), _("Action"), _("Target"),
-                   _("Result"), _("Details")]
+                   _("Result"), _("Details"), _("Technical details")]
         data = to_csv(page["items"], headers,
-                      ["time", "username", "ip", "action_text", "target", "result_text",
-                       "detail"])
+                      ["time", "username", "ip", "action_text", "target_text", "result_text",
+                       "detail", "detail_technical"])
         stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S")
         return HTTPResponse(data, 200, {
             "Content-Type": "text/csv; charset=utf-8",

@@ -9,7 +9,7 @@ from bottle import Bottle, request, response
 from controlplane import oplog
 from controlplane.app import Services
 from controlplane.auth import Session
-from controlplane.errors import Locked, Unauthorized, ValidationError
+from controlplane.errors import Locked, Unauthorized, ValidationError, VcboxError
 from controlplane.i18n import N_
 from controlplane.web import context
 from controlplane.web.context import _, body
@@ -37,6 +37,12 @@ def session_info(services: Services, session: Session) -> dict:
     }
 
 
+def why(exc: VcboxError) -> oplog.Detail:
+    """The reason of a refusal, put into words when the log is read (in the reader's
+    language, not the one of whoever failed to log in)."""
+    return oplog.Detail(((exc.message, exc.params),))
+
+
 def routes(app: Bottle, services: Services) -> None:
     auth, log = services.auth, services.oplog
 
@@ -50,11 +56,10 @@ def routes(app: Bottle, services: Services) -> None:
             user = auth.authenticate(data.get("username"), data.get("password"))
         except Locked as exc:
             log.record(username, ip, "lockout" if exc.params.get("just_locked")
-                       else "login_failed", username, oplog.FAILURE, _(exc.message, **exc.params))
+                       else "login_failed", username, oplog.FAILURE, why(exc))
             raise
         except (Unauthorized, ValidationError) as exc:
-            log.record(username, ip, "login_failed", username, oplog.FAILURE,
-                       _(exc.message, **exc.params))
+            log.record(username, ip, "login_failed", username, oplog.FAILURE, why(exc))
             raise
         log.record(user, ip, "login", user)
         return start_session(services, user, bool(data.get("remember")))
@@ -92,16 +97,18 @@ def routes(app: Bottle, services: Services) -> None:
             raise ValidationError(details={"captcha": N_("The verification code is wrong.")})
         username = data["username"].strip()
         token = auth.reset_token_for(username, data["email"])
-        result, detail = oplog.SUCCESS, ""
+        result, detail = oplog.SUCCESS, oplog.Detail(())
         if token:
             minutes = services.config.reset_link_s // 60
             link = f"{services.config.base_url}/reset/{token}"
             try:
                 services.mailer.send_reset(auth.admin()["email"], link, minutes, context.lang())
             except Exception as exc:  # the page says the same either way (A4)
-                result, detail = oplog.FAILURE, str(exc)
+                result, detail = oplog.FAILURE, oplog.Detail(
+                    (N_("The reset mail could not be sent."),), str(exc))
         else:
-            result, detail = oplog.FAILURE, "no match"
+            result, detail = oplog.FAILURE, oplog.Detail(
+                (N_("The user name and e-mail do not match the administrator's."),))
         log.record(username, context.client_ip(), "password_reset_request", username,
                    result, detail)
         return {"message": _(RESET_SENT)}

@@ -8,16 +8,18 @@ from typing import Any
 from bottle import Bottle
 
 from controlplane.app import Services
-from controlplane.errors import NotFound
+from controlplane.errors import NotFound, ValidationError
 from controlplane.i18n import N_
 from controlplane.web import context
 from controlplane.web.api_session import start_session
 from controlplane.web.context import body
 
 # Wizard steps in order (A1): network, time, admin, license, SMTP. Quick settings (A6)
-# re-run them without the administrator step.
+# re-run the same steps (the guide's steps 3-11): there the administrator step may be
+# skipped, since an administrator exists; on the first run it may not.
 WIZARD_STEPS = ("network", "time", "admin", "license", "smtp")
-QUICK_STEPS = ("network", "time", "license", "smtp")
+ADMIN_REQUIRED = N_("The administrator password cannot be skipped: without it nobody can "
+                    "log in.")
 # Settings sections the wizard changes before an administrator exists.
 SETUP_SECTIONS = ("network", "time")
 
@@ -44,7 +46,7 @@ def routes(app: Bottle, services: Services) -> None:
         configured = auth.configured()
         return {
             "configured": configured,
-            "steps": list(QUICK_STEPS if configured else WIZARD_STEPS),
+            "steps": list(WIZARD_STEPS),
             "language": context.lang(),
         }
 
@@ -56,6 +58,21 @@ def routes(app: Bottle, services: Services) -> None:
         data.setdefault("language", context.lang())
         admin = auth.create_admin(data)
         return start_session(services, admin["username"], False)
+
+    @app.post("/api/v1/setup/admin/skip", auth="setup", csrf="setup", audit="update_setup",
+              audit_target=lambda kw: "admin",
+              summary="Skip the wizard's administrator step: only when an administrator "
+                      "exists (quick settings); on the first run a message for the password")
+    def skip_admin():
+        if not auth.configured():
+            raise ValidationError(details={"password": ADMIN_REQUIRED})
+        return {"ok": True}
+
+    @app.put("/api/v1/setup/admin", audit="update_setup", audit_target=lambda kw: "admin",
+             summary="Quick settings: the administrator step again {current_password, "
+                     "password?, confirm_password?, email?, ux_programme?}")
+    def update_admin():
+        return auth.update_admin(context.session(), body())
 
     # The wizard's network and time steps come before the administrator (A1): the same
     # settings API, public until an administrator exists, then session + CSRF as usual.

@@ -1,4 +1,8 @@
-"""Per-component status (GET /api/v1/status)."""
+"""Per-component status and the dashboard's overview (GET /api/v1/status).
+
+The answer is machine-readable: states and reasons are codes (the page words them in the
+admin's language); "reason" keeps the driver's own English words for logs and scripts.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,15 @@ from typing import Any
 
 from bottle import Bottle
 
-from controlplane import __version__
+from controlplane import __version__, live
 from controlplane.app import Services
+from controlplane.drivers.freeswitch import skipped_at_build
 
 PROBE_TTL_S = 2.0
 # The services on the dashboard (SPEC: FreeSWITCH, MCU, TURN, web, NTP, SSH, firewall).
 SERVICES = ("freeswitch", "janus", "coturn", "nginx", "chrony", "ssh", "firewall")
+# What the dashboard shows of the license.
+LICENSE_FIELDS = ("status", "activation_type", "concurrency", "expires", "days_left")
 
 
 def cached(ttl: float, probe: Callable[[], Any]) -> Callable[[], Any]:
@@ -71,28 +78,54 @@ def routes(app: Bottle, services: Services) -> None:
             reason = getattr(driver, "reason", "")
             if state["status"] == "absent" and reason:
                 state["reason"] = reason
+            reason_id = reason_code(name, state["status"])
+            if reason_id:
+                state["reason_id"] = reason_id
             out[name] = state
         return out
+
+    def reason_code(name: str, status: str) -> str:
+        """Why a service is not running here, as a code the page words."""
+        if status == "absent":
+            if name == "freeswitch" and skipped_at_build(services.config):
+                return "skipped_at_build"
+            return "not_installed"
+        if status == "checked":
+            return "not_run_here"
+        return ""
+
+    def live_figures() -> dict[str, object]:
+        figures = live.figures(services.esl)
+        return figures.as_dict() if figures else {"reachable": False}
 
     history = cached(PROBE_TTL_S, history_ok)
     service_status = cached(PROBE_TTL_S, service_states)
     disk = cached(PROBE_TTL_S, lambda: shutil.disk_usage(services.config.data_dir))
+    figures = cached(PROBE_TTL_S, live_figures)
 
     @app.get("/api/v1/status", summary="Status of every component")
     def status():
         now = time.time()
         usage = disk()
+        license_state = services.licenses.current()
+        mail = ({"status": "ok"} if services.settings.value("smtp", "server")
+                else {"status": "not_configured", "reason_id": "smtp_not_set"})
         return {
             "version": __version__,
             "time": now,
+            # The appliance's wall clock, in its configured time zone.
+            "clock": services.licenses.now().strftime("%Y-%m-%d %H:%M:%S"),
             "uptime_s": round(now - services.started, 1),
             "disk": {"total": usage.total, "used": usage.used, "free": usage.free},
+            "license": {key: license_state[key] for key in LICENSE_FIELDS},
+            # Online users, live meetings, licensed calls in use: {"reachable": false}
+            # when FreeSWITCH cannot be asked (never made-up zeros).
+            "live": figures(),
             "components": {
                 "controlplane": {"status": "ok"},
                 "documents": {"status": "ok", "schema_version": services.docs.schema_version},
                 "history": {"status": "ok" if history() else "fail"},
-                "mail": {"status": "ok" if services.settings.value("smtp", "server")
-                         else "not_configured"},
+                "mail": mail,
                 **service_status(),
             },
         }

@@ -35,6 +35,7 @@ def render(name: str, **values: Any) -> str:
     session = context.session()
     pages = request.environ["bottle.app"].config.get("vcbox.pages", set())
     values.setdefault("menu", nav.visible(pages))
+    values.setdefault("active", nav.active(values["menu"], request.path))
     if session is not None:
         services = request.environ["bottle.app"].config["vcbox.services"]
         values.setdefault("idle_timeout_s", services.auth.idle_limit(session))
@@ -45,12 +46,18 @@ def render(name: str, **values: Any) -> str:
         version=__version__,
         session=session,
         path=request.path,
+        pages=pages,
         **values,
     )
 
 
-def render_login() -> str:
-    return render("login.html")
+def render_login(expired: bool = False) -> str:
+    return render("login.html", notice="expired" if expired else "")
+
+
+def render_not_found() -> str:
+    """The 404 page inside the app frame (menu and header), in the UI language."""
+    return render("404.html", active="")
 
 
 def routes(app: Bottle, services: Services) -> None:

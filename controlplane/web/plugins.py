@@ -19,7 +19,13 @@ from bottle import HTTPError, HTTPResponse, redirect, request, response
 from controlplane import oplog
 from controlplane.app import Services
 from controlplane.auth import Auth
-from controlplane.errors import CsrfFailed, Unauthorized, VcboxError
+from controlplane.errors import (
+    ConfirmRequired,
+    CsrfFailed,
+    Unauthorized,
+    ValidationError,
+    VcboxError,
+)
 from controlplane.i18n import N_
 from controlplane.web import context
 from controlplane.web.context import _
@@ -95,16 +101,26 @@ class SessionAuth:
             request.environ["vcbox.session"] = session
             if session is None and (mode == "session"
                                     or (mode == "setup" and auth.configured())):
-                if token:
-                    response.delete_cookie(context.SESSION_COOKIE, path="/")
                 if page:
-                    from controlplane.web.pages import render_login
-
-                    return HTTPResponse(render_login(), 401)
+                    return self.login_page(expired=bool(token))
+                # The cookie stays for the page load that follows (app.js reloads on a 401):
+                # that page says the session expired, and ends the cookie.
                 raise Unauthorized()
             return callback(*args, **kwargs)
 
         return wrapper
+
+    @staticmethod
+    def login_page(expired: bool) -> HTTPResponse:
+        """The login page (401) instead of a page that needs a session. A request that
+        carried a session cookie no longer valid (idled out, logged out elsewhere) is told
+        that the session expired (A7), once: the cookie goes; a first visit is told nothing."""
+        from controlplane.web.pages import render_login
+
+        res = HTTPResponse(render_login(expired), 401)
+        if expired:
+            res.delete_cookie(context.SESSION_COOKIE, path="/")
+        return res
 
 
 class Csrf:
@@ -133,11 +149,30 @@ class Csrf:
 
 
 class Audit:
+    """Records each audited route's outcome (route option audit=<action id>).
+
+    What is no operation is not recorded: a change sent without the guide's confirm
+    (409 confirm_required: the page asks, then sends it again) and a form with wrong
+    fields (400 invalid_input: the page marks them), except a refused current password,
+    e-mail or license serial: that is a failed attempt. A refusal, a failed apply and an
+    internal error (5xx) are failures, with the reason as a coded detail (translated when
+    read). A settings save says which settings it changed (their labels, never values)."""
+
     name = "vcbox_audit"
     api = 2
+    # Fields whose refusal is a failed attempt (to prove who one is, to license the box).
+    CREDENTIALS = frozenset({"current_password", "current_email", "serial"})
 
     def __init__(self, services: Services) -> None:
         self.services = services
+
+    def _stored(self, action: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        if action != "update_settings" or "section" not in kwargs:
+            return None
+        try:
+            return self.services.settings.stored(kwargs["section"])
+        except VcboxError:
+            return None
 
     def apply(self, callback, route):
         action = route.config.get("audit")
@@ -149,31 +184,85 @@ class Audit:
         def wrapper(*args, **kwargs):
             target = target_of(kwargs) if callable(target_of) else ",".join(
                 str(v) for v in kwargs.values())
+
+            def record(outcome: str, detail: oplog.Detail | str = "") -> None:
+                self.services.oplog.record(context.username(), context.client_ip(), action,
+                                           target, outcome, detail)
+
+            before = self._stored(action, kwargs)
             try:
                 result = callback(*args, **kwargs)
+            except ConfirmRequired:
+                raise
+            except ValidationError as exc:
+                wrong = [m for k, m in exc.details.items() if k in self.CREDENTIALS]
+                if wrong:
+                    record(oplog.FAILURE, oplog.Detail(tuple(wrong)))
+                raise
             except VcboxError as exc:
-                self.services.oplog.record(context.username(), context.client_ip(), action,
-                                           target, oplog.FAILURE, _(exc.message, **exc.params))
+                record(oplog.FAILURE, oplog.Detail(((exc.message, exc.params),)))
+                raise
+            except (HTTPResponse, HTTPError):
+                raise
+            except Exception:
+                record(oplog.FAILURE, oplog.Detail((N_("An internal error occurred."),)))
                 raise
             status = response.status_code
             if isinstance(result, HTTPResponse):
                 status = result.status_code
-            outcome = oplog.SUCCESS if status < 400 else oplog.FAILURE
-            self.services.oplog.record(context.username(), context.client_ip(), action,
-                                       target, outcome)
+            if status >= 400:
+                record(oplog.FAILURE)
+            elif before is not None:
+                after = self._stored(action, kwargs) or {}
+                changed = [k for k in after if after.get(k) != before.get(k)]
+                record(oplog.SUCCESS, oplog.changed_settings(kwargs["section"], changed))
+            else:
+                record(oplog.SUCCESS)
             return result
 
         return wrapper
 
 
 def _error_handler(res: HTTPError) -> str:
+    """Errors outside the routes (no such URL or method; an uncaught failure).
+
+    API URLs answer the API's JSON error; an unknown page URL (GET) is the 404 page inside
+    the app frame for a signed-in administrator, the login page (401) for anyone else and,
+    before an administrator exists, the setup wizard, as for every page (SessionAuth).
+    Anything else (a missing static file) gets a bare status page."""
     import json
 
     if request.path.startswith("/api/"):
-        res.content_type = "application/json"
+        response.content_type = "application/json"
         ids = {404: "not_found", 405: "method_not_allowed", 500: "internal_error"}
+        messages = {404: N_("There is no such API resource."),
+                    405: N_("This method is not allowed for this API resource."),
+                    500: N_("An internal error occurred.")}
+        message = messages.get(res.status_code)
         return json.dumps({"error_id": ids.get(res.status_code, "error"),
-                           "message": res.status_line, "details": {}})
+                           "message": _(message) if message else res.status_line,
+                           "details": {}}, ensure_ascii=False)
+    if (res.status_code == 404 and request.method in ("GET", "HEAD")
+            and not request.path.startswith("/static/")):
+        from controlplane.web.pages import render_login, render_not_found
+
+        auth = request.environ["bottle.app"].config["vcbox.services"].auth
+        if not auth.configured():
+            response.status = 303
+            response.set_header("Location", "/setup")
+            return ""
+        token = context.cookie(context.SESSION_COOKIE)
+        touch = request.environ.get("HTTP_X_VCBOX_BACKGROUND") != "1"
+        session = auth.find_session(token, touch=touch) if token else None
+        request.environ["vcbox.session"] = session
+        response.content_type = "text/html; charset=utf-8"
+        if session is None:
+            if token:
+                response.delete_cookie(context.SESSION_COOKIE, path="/")
+            response.status = 401
+            # A cookie that no longer names a session: it expired (A7), say so.
+            return render_login(expired=bool(token))
+        return render_not_found()
     return f"<!doctype html><title>{res.status_line}</title><h1>{res.status_line}</h1>"
 
 
@@ -190,7 +279,7 @@ def install(app, services: Services) -> None:
         headers["X-Frame-Options"] = "DENY"
         # Reset links carry their token in the URL: never leak it in a Referer.
         headers["Referrer-Policy"] = "no-referrer"
-        if not request.path.startswith("/static/"):
+        if not request.path.startswith("/static/") and request.path != "/favicon.ico":
             headers["Cache-Control"] = "no-store"
 
     app.add_hook("after_request", security_headers)

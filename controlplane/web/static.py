@@ -29,6 +29,11 @@ def routes(app: Bottle, services: Services) -> None:
         res.set_header("Cache-Control", CACHE)
         return res
 
+    @app.get("/favicon.ico", auth="public", skip=["vcbox_audit"])
+    def favicon():
+        # Browsers ask for it by this name (pages link /static/favicon.svg as well).
+        return static_file("favicon.ico", root=str(OWN), mimetype="image/x-icon")
+
     @app.get("/static/<path:path>", auth="public")
     def own(path: str):
         res = static_file(path, root=str(OWN))

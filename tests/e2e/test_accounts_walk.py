@@ -69,7 +69,7 @@ def closed(page: Page, dialog: Locator) -> None:
 
 
 def row(page: Page, account: str) -> Locator:
-    return page.locator(f'#accounts-rows tr[data-account="{account}"]')
+    return page.locator(f'#accounts-rows tr[data-id="{account}"]')
 
 
 def log_in(page: Page, srv: Server) -> None:
@@ -104,7 +104,7 @@ def create_and_mail(page: Page, sink: integration.SmtpSink, shots: Path) -> None
     assert res.status == 201, res.text()
     made = res.json()
 
-    details = page.locator("#dlg-account-details")
+    details = page.locator("#dlg-result")
     expect(details).to_be_visible()
     expect(form).to_be_hidden()
     expect(details.locator('[data-role="title"]')).to_have_text(t("Account created"))
@@ -129,7 +129,9 @@ def create_and_mail(page: Page, sink: integration.SmtpSink, shots: Path) -> None
     expect(result).to_be_visible()
     expect(result).to_have_class(re.compile(r"\balert-success\b"))
     expect(result).to_have_text(t("The mail has been sent to {email}.", email=CREATED["email"]))
-    expect(details.locator('[data-role="send"]')).to_be_hidden()
+    # Sent: the mail is not offered again, and the dialog's one button reads "Done".
+    expect(details.locator('[data-role="send"]')).to_have_count(0)
+    expect(details.locator(".modal-footer button:visible")).to_have_text([t("Done")])
     shot(page, shots / "accounts-mail-sent.png")
 
     [mail] = sink.wait(1)
@@ -141,9 +143,9 @@ def create_and_mail(page: Page, sink: integration.SmtpSink, shots: Path) -> None
     for expected in (CREATED["name"], CREATED["account"], shown):
         assert expected in text, text
 
-    details.locator('[data-role="later"]').click()  # "close" once sent
+    details.locator('[data-role="close"]').click()
     closed(page, details)
-    expect(field("password")).to_have_text("")  # forgotten with the dialog
+    expect(field("password")).to_have_count(0)  # forgotten with the dialog
 
 
 def search(page: Page, shots: Path) -> None:
@@ -156,7 +158,8 @@ def search(page: Page, shots: Path) -> None:
     expect(page.locator("#accounts-rows tr")).to_have_count(1)
     expect(row(page, CREATED["account"])).to_be_visible()
     expect(page.locator("#accounts-count")).to_have_text(
-        t("{filtered} of {total} accounts", filtered=1, total=len(SEEDED) + 1))
+        t("{total} in all, {filtered} match, {shown} shown", total=len(SEEDED) + 1,
+          filtered=1, shown=1))
     shot(page, shots / "accounts-search.png", full_page=True)
 
     box.fill("")

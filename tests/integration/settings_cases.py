@@ -11,8 +11,9 @@ from tests.conftest import Client
 
 # The sections a service reads (SPEC §9); smtp is the control plane's own.
 RENDERED_SECTIONS = ("call", "network", "services", "ports", "time", "syslog")
-# Keys of a GET answer that are not settings (they change by themselves or are derived).
-ANSWER_KEYS = frozenset({"server_time", "pending_confirm", "warnings", "applied"})
+# Keys of a GET or PUT answer that are not settings (they change by themselves, are
+# derived, or say what a save did).
+ANSWER_KEYS = frozenset({"server_time", "pending_confirm", "warnings", "applied", "message"})
 
 
 # Runtime state that services and their config checkers keep under ROOT (pid files,

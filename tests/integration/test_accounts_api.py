@@ -127,6 +127,36 @@ def test_create_checks_every_field(admin: Client) -> None:
     assert admin.get("/api/v1/accounts/1001").json()["name"] == "User 1001"
 
 
+def test_one_name_rule_with_rooms_and_an_optional_email(admin: Client) -> None:
+    """R5/R7 are one rule: what a room may be named, an account may be (full-width
+    brackets included), and both refuse the same characters with the same message. The
+    e-mail is optional in create as in the import (E2, E3): without one the details can be
+    shown, not mailed."""
+    name = "张三（销售部）"
+    res = admin.post("/api/v1/accounts", json={"name": name, "account": "1001"})
+    assert res.status_code == 201, res.text
+    assert (res.json()["name"], res.json()["email"]) == (name, "")
+    res = admin.post("/api/v1/accounts", json={"name": "李四 (Front desk) & 【HQ】",
+                                               "account": "1002", "email": "",
+                                               "send_mail": True})
+    assert res.status_code == 201, res.text
+    assert res.json()["email"] == "" and res.json()["mail"]["ok"] is False
+    assert admin.get("/api/v1/accounts/1001").json()["email"] == ""
+    room = admin.post("/api/v1/rooms", json={"name": name, "kind": "normal"})
+    assert room.status_code == 200, room.text
+    try:
+        for bad in ('Jane "JD"', "back\\slash", "two\nlines"):
+            account = admin.post("/api/v1/accounts", json={"name": bad, "account": "1003"})
+            refused = admin.post("/api/v1/rooms", json={"name": bad, "kind": "normal"})
+            assert account.status_code == refused.status_code == 400, bad
+            assert account.json()["details"] == refused.json()["details"] == {
+                "name": 'A name cannot contain " or \\ or a line break.'}, bad
+    finally:
+        admin.post("/api/v1/rooms/delete", json={"ids": [room.json()["id"]]})
+    assert {a["account"] for a in admin.get("/api/v1/accounts").json()["items"]} == {
+        "1001", "1002"}
+
+
 def test_list_search_and_paging(admin: Client) -> None:
     for i in range(25):
         create(admin, f"{2000 + i}", name=f"Person {i:02d}", email=f"p{i}@corp{i % 3}.example")
@@ -159,7 +189,7 @@ def test_edit_name_and_email_only(admin: Client) -> None:
     res = admin.put("/api/v1/accounts/1001", json={"account": "1002", "name": "Bob"})
     assert res.status_code == 400
     assert res.json()["details"] == {"account": "The account number cannot be changed."}
-    res = admin.put("/api/v1/accounts/1001", json={"name": "<b>", "email": "x@"})
+    res = admin.put("/api/v1/accounts/1001", json={"name": 'Al "x"', "email": "x@"})
     assert res.status_code == 400 and set(res.json()["details"]) == {"name", "email"}
     assert admin.get("/api/v1/accounts/1001").json()["name"] == "Alice"
     for path in ("/api/v1/accounts/1009", "/api/v1/accounts/abc"):
@@ -179,7 +209,10 @@ def test_password_reset(admin: Client, server: Server) -> None:
     assert admin.post("/api/v1/accounts/1001/password",
                       json={"password": "mine"}).status_code == 400
     log = admin.get("/api/v1/operation-log", params={"limit": 5}).json()["items"]
-    assert (log[0]["action"], log[0]["target"]) == ("reset_account_password", "1001")
+    # The wrong body (400) is no entry; the account that is not there (404) is a failure.
+    assert [(e["action"], e["target"], e["result"]) for e in log[:2]] == [
+        ("reset_account_password", "1009", "failure"),
+        ("reset_account_password", "1001", "success")]
     assert second not in json.dumps(log)
 
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from controlplane.i18n import translate
-from tests.conftest import ADMIN_PASSWORD, Client, Server, configured_server
+from tests.conftest import ADMIN_PASSWORD, Client, Server, configured_server, free_port
 from tests.integration.conftest import SMTP_PASSWORD, InProcess, Pki, SmtpServers
 
 EN = {"vcbox_lang": "en"}
@@ -73,7 +73,29 @@ def test_wrong_smtp_password_reports_the_servers_reply(mail_admin, smtp: SmtpSer
     assert res.status_code == 502
     assert res.json()["error_id"] == "upstream_failed"
     assert re.search(r"\b535\b", res.json()["message"]), res.json()
+    # A sentence first, then the server's own reply on its own line.
+    sentence, reply = res.json()["message"].split("\n")
+    assert sentence == "The SMTP server refused the user name or password."
+    assert reply.startswith("Server reply: 535 ")
     assert not smtp.starttls.received
+
+
+def test_a_closed_port_is_said_in_words(mail_admin) -> None:
+    _, client = mail_admin
+    port = free_port()  # nothing listens there
+    put_smtp(client, {"server": "127.0.0.1", "port": port, "security": "none",
+                      "sender": "vcbox@example.com"})
+    res = client.post("/api/v1/settings/smtp/test", json={"to": "ops@example.com"})
+    assert res.status_code == 502
+    assert res.json()["message"] == (
+        f"Cannot connect to the SMTP server 127.0.0.1:{port}: the connection was refused.")
+    client.cookies.set("vcbox_lang", "zh_CN")
+    res = client.post("/api/v1/settings/smtp/test", json={"to": "ops@example.com"})
+    assert res.json()["message"] == f"无法连接到 SMTP 服务器 127.0.0.1:{port}：连接被拒绝。"
+    # The operation log keeps the same words.
+    entry = client.get("/api/v1/operation-log", params={"limit": 1}).json()["items"][0]
+    assert (entry["action"], entry["result"]) == ("test_mail", "failure")
+    assert entry["detail"] == res.json()["message"]
 
 
 def test_certificate_not_signed_by_a_trusted_ca(mail_admin, smtp: SmtpServers) -> None:
@@ -83,6 +105,7 @@ def test_certificate_not_signed_by_a_trusted_ca(mail_admin, smtp: SmtpServers) -
     assert res.status_code == 502
     assert res.json()["error_id"] == "upstream_failed"
     assert "certificate" in res.json()["message"].lower(), res.json()
+    assert res.json()["message"].startswith("The SMTP server's certificate is not trusted")
     assert not smtp.rogue.received
     # Turning verification off (an operator's explicit choice) lets it through.
     put_smtp(client, {"verify_certificate": False})

@@ -198,6 +198,32 @@ def test_callers_dialling_a_vmr_id_meet_in_its_conference(box: Box) -> None:
     wait_for(lambda: not members(box, room["id"]), what="both left")
 
 
+def live_figures(box: Box) -> dict[str, Any]:
+    res = box.admin.get("/api/v1/status")
+    assert res.status_code == 200, res.text
+    return res.json()["live"]
+
+
+def test_the_dashboard_counts_what_the_running_freeswitch_has(box: Box) -> None:
+    """A8: the overview's online users, live meetings and licensed calls in use come from
+    FreeSWITCH itself (its registrations, its conferences, the license counter)."""
+    assert "3007" not in box.esl.api("show registrations"), "3007 is registered already"
+    before = live_figures(box)
+    assert before["reachable"] is True
+    done = terminal(box, "3007", "dashboard").register()
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: live_figures(box)["online_users"] == before["online_users"] + 1,
+             what="one more online user")
+    room = meeting(box, subject="Dashboard")
+    with calling(box, "3003", room["id"]), calling(box, "3004", room["id"]):
+        wait_for(lambda: members(box, room["id"]) == ["3003", "3004"], what="two members")
+        now = wait_for(lambda: (lambda f: f if (f["meetings"], f["calls"]) == (1, 2) else None
+                                )(live_figures(box)), what="one meeting, two calls")
+        assert now["online_users"] >= before["online_users"] + 1
+    wait_for(lambda: (lambda f: (f["meetings"], f["calls"]) == (0, 0))(live_figures(box)),
+             what="no meeting, no call")
+
+
 def test_a_password_is_prompted_unless_dialled_with_the_id(box: Box) -> None:
     room = meeting(box, subject="Locked", password="4321")
     with calling(box, "3001", f"{room['id']}**4321"):

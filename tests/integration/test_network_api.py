@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyroute2 import NetNS
 
-from tests.conftest import Client, Server, configured_server
-from tests.netns import Netns, unavailable
+from tests.conftest import Client, Server
+from tests.netns import Netns, addresses, appliance_lab, unavailable
 
 REASON = unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -20,29 +19,10 @@ STATIC = {"enabled": True, "dhcp": False, "address": "10.77.0.2", "netmask": "25
           "gateway": "10.77.0.1", "dns1": "10.77.0.53", "dns2": ""}
 
 
-def addresses(ns: str, ifname: str) -> set[str]:
-    with NetNS(ns, flags=0) as ipr:
-        index = ipr.link_lookup(ifname=ifname)[0]
-        return {f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}"
-                for a in ipr.get_addr(family=2, index=index)}
-
-
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[tuple[Server, Client, Netns]]:
-    appliance, peer = Netns("appliance"), Netns("peer")
-    try:
-        appliance.veth("vc-lan0", peer, "vc-peer0")
-        appliance.veth("vc-wan0", peer, "vc-peer1")
-        appliance.ip("addr", "add", "10.66.0.2/24", "dev", "vc-lan0")
-        with configured_server(tmp_path, vcbox_network_live=f"netns:{appliance.name}",
-                               vcbox_lan_if="vc-lan0", vcbox_wan_if="vc-wan0",
-                               vcbox_network_confirm_s="2") as srv:
-            client = srv.client()
-            assert client.login().status_code == 200
-            yield srv, client, appliance
-    finally:
-        appliance.delete()
-        peer.delete()
+    with appliance_lab(tmp_path, confirm_s=2) as lab:
+        yield lab
 
 
 def wait_for(predicate, within: float = 8.0) -> bool:

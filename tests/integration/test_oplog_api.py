@@ -1,5 +1,6 @@
 """O2: the operation log records logins, failures, lockouts and logouts, and lists,
-filters, pages and exports them."""
+filters, pages and exports them, in words of the reader's language; what is no operation
+(a change sent without the guide's confirm, a form with wrong fields) leaves no entry."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import pytest
 import requests
 
 from controlplane.i18n import translate
-from tests.conftest import ADMIN_PASSWORD, Client, Server, make_server
+from tests.conftest import ADMIN_PASSWORD, Client, Server, free_port, make_server
 
 BOM = b"\xef\xbb\xbf"
-CSV_HEADERS = ["Time", "User name", "Source IP", "Action", "Target", "Result", "Details"]
+CSV_HEADERS = ["Time", "User name", "Source IP", "Action", "Target", "Result", "Details",
+               "Technical details"]
+EN = {"vcbox_lang": "en"}
+ZH = {"vcbox_lang": "zh_CN"}
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +152,7 @@ def read_csv(res: requests.Response) -> list[list[str]]:
 
 
 def test_csv_export_of_the_filtered_list(history: Client) -> None:
-    en = {"vcbox_lang": "en"}
+    en = EN
     rows = read_csv(history.get("/api/v1/operation-log", headers={"Accept": "text/csv"},
                                 cookies=en))
     assert rows[0] == CSV_HEADERS
@@ -197,9 +201,104 @@ def test_admin_actions_are_recorded_with_their_outcome(admin: Client) -> None:
         "confirm_password": ADMIN_PASSWORD}).status_code == 400
     assert admin.put("/api/v1/settings/smtp", json={"port": 0}).status_code == 400
     assert admin.put("/api/v1/settings/smtp", json={"port": 587}).status_code == 200
-    items = entries(admin, limit=4)["items"]
+    items = entries(admin, limit=3)["items"]
+    # A wrong current password is a failed attempt; a wrong port is no operation.
     assert [(i["action"], i["result"]) for i in reversed(items)] == [
         ("change_email", "success"), ("change_password", "failure"),
-        ("update_settings", "failure"), ("update_settings", "success")]
+        ("update_settings", "success")]
     assert all(i["username"] == "admin" and i["ip"] == "127.0.0.1" for i in items)
     assert items[0]["target"] == "smtp"
+    assert items[0]["target_text"] == translate("zh_CN", "SMTP mail settings")
+    assert items[1]["detail"] == translate("zh_CN", "The current password is wrong.")
+
+
+# -- what is no operation, and what is a failure -------------------------------------------
+
+def test_a_refused_confirm_and_wrong_fields_leave_no_failure(admin: Client) -> None:
+    before = entries(admin)["total"]
+    res = admin.put("/api/v1/settings/services", json={"sip_tls_port": 5062})
+    assert res.status_code == 409 and res.json()["error_id"] == "confirm_required"
+    for section, change in (("services", {"sip_port": 0}), ("ports", {"ivr": {"min": 1}}),
+                            ("smtp", {"port": "x"}), ("call", {"nope": 1})):
+        res = admin.put(f"/api/v1/settings/{section}", json=change)
+        assert res.status_code == 400 and res.json()["details"], res.text
+    assert admin.post("/api/v1/rooms", json={"name": "", "kind": "normal"}).status_code == 400
+    assert admin.put("/api/v1/admin/email", json={"new_email": "x"}).status_code == 400
+    assert entries(admin)["total"] == before
+    # Confirmed, the change is one entry: the save, and what it changed, in words.
+    res = admin.put("/api/v1/settings/services", json={"sip_tls_port": 5062,
+                                                       "confirm": True})
+    assert res.status_code == 200, res.text
+    items = entries(admin, limit=2)["items"]
+    assert [(i["action"], i["result"]) for i in items] == [("update_settings", "success"),
+                                                           ("apply", "success")]
+    assert items[0]["detail"] == translate("zh_CN", "Changed: %(fields)s.",
+                                           fields=translate("zh_CN", "SIP TLS port"))
+    assert "sip_tls_port" not in str(items)
+
+
+def test_real_failures_are_failures(admin: Client) -> None:
+    # A refusal of the state: no network change waits for confirmation.
+    res = admin.post("/api/v1/settings/network/confirm", cookies=EN)
+    assert res.status_code == 409 and res.json()["error_id"] == "conflict"
+    entry = entries(admin, limit=1)["items"][0]
+    assert (entry["action"], entry["target"], entry["result"]) == (
+        "confirm_network", "network", "failure")
+    assert entry["target_text"] == translate("zh_CN", "Network settings")
+    # Written in English, read in Chinese: the reader's words.
+    assert entry["detail"] == translate("zh_CN", "No network change is waiting for "
+                                                 "confirmation.")
+    in_english = admin.get("/api/v1/operation-log", params={"limit": 1}, cookies=EN)
+    assert in_english.json()["items"][0]["detail"] == (
+        "No network change is waiting for confirmation.")
+    # An upstream that fails (5xx): the SMTP server cannot be reached.
+    port = free_port()
+    assert admin.put("/api/v1/settings/smtp", json={
+        "server": "127.0.0.1", "port": port, "sender": "vc@example.com"}).status_code == 200
+    res = admin.post("/api/v1/settings/smtp/test", json={"to": "ops@example.com"})
+    assert res.status_code == 502, res.text
+    entry = entries(admin, limit=1)["items"][0]
+    assert (entry["action"], entry["target"], entry["result"]) == ("test_mail", "smtp",
+                                                                   "failure")
+    assert entry["detail"] == res.json()["message"]
+
+
+# -- a reversed date range ------------------------------------------------------------------
+
+def test_a_reversed_date_range_is_refused_with_field_messages(history: Client) -> None:
+    today = dt.date.today()
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    for cookies, lang in ((ZH, "zh_CN"), (EN, "en")):
+        res = history.get("/api/v1/operation-log", cookies=cookies,
+                          params={"since": today.isoformat(), "until": yesterday})
+        assert res.status_code == 400, res.text
+        body = res.json()
+        assert body["error_id"] == "invalid_input"
+        message = translate(lang, "The start date is after the end date.")
+        assert body["details"] == {"since": message, "until": message}
+        # The export refuses it the same way (nothing to download).
+        res = history.get("/api/v1/operation-log", cookies=cookies, params={
+            "since": today.isoformat(), "until": yesterday, "format": "csv"})
+        assert res.status_code == 400 and not res.content.startswith(BOM)
+    # Epoch times: a start after the end too; one day from and to itself is that day.
+    items = entries(history)["items"]
+    first, last = items[-1]["ts"], items[0]["ts"]
+    res = history.get("/api/v1/operation-log", params={"since": repr(last + 1),
+                                                       "until": repr(first)})
+    assert res.status_code == 400 and set(res.json()["details"]) == {"since", "until"}
+    assert entries(history, since=today.isoformat(), until=today.isoformat())["filtered"] == 11
+
+
+# -- words of the reader's language ----------------------------------------------------------
+
+def test_entries_are_in_words_of_the_readers_language(history: Client) -> None:
+    for cookies, lang in ((ZH, "zh_CN"), (EN, "en")):
+        res = history.get("/api/v1/operation-log", cookies=cookies)
+        items = res.json()["items"]
+        lockout = next(i for i in items if i["action"] == "lockout")
+        assert lockout["action_text"] == translate(lang, "User locked")
+        assert lockout["result_text"] == translate(lang, "Failure")
+        assert lockout["target_text"] == "mallory"  # the admin's data, as it is
+        login = next(i for i in items if i["action"] == "login")
+        assert login["result_text"] == translate(lang, "Success")
+        assert all(i["detail_technical"] == "" for i in items)

@@ -20,11 +20,12 @@ def test_skipped_freeswitch_is_reported_with_the_builds_reason(tmp_path: Path) -
         assert client.login().status_code == 200
         components = client.get("/api/v1/status").json()["components"]
         assert components["freeswitch"] == {
-            "status": "absent", "reason": f"FreeSWITCH is not installed: {reason}"}
+            "status": "absent", "reason": f"FreeSWITCH is not installed: {reason}",
+            "reason_id": "skipped_at_build"}
         # Away from the appliance nothing of these runs here: their configs are checked.
         assert {name: components[name] for name in
                 ("janus", "coturn", "nginx", "chrony", "ssh", "firewall")} == {
-            name: {"status": "checked"} for name in
+            name: {"status": "checked", "reason_id": "not_run_here"} for name in
             ("janus", "coturn", "nginx", "chrony", "ssh", "firewall")}
         home = client.get("/").text  # zh-CN by default; the page's strings are JSON there
         assert json.dumps("构建本系统时未配置 FreeSWITCH 软件包来源")[1:-1] in home

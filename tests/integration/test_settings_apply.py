@@ -23,7 +23,9 @@ from typing import Any
 
 import pytest
 
+from controlplane.apply import words
 from controlplane.apply.targets import SERVICE_ORDER
+from controlplane.i18n import translate
 from tests.conftest import REPO, Client, Server
 from tests.integration.settings_cases import (
     RENDERED_SECTIONS,
@@ -58,6 +60,7 @@ RSYSLOG = "etc/rsyslog.d/60-vcbox-forward.conf"
 LAN = "etc/systemd/network/10-vcbox-lan.network"
 WAN = "etc/systemd/network/20-vcbox-wan.network"
 TIMEZONE = "etc/timezone"
+CONTROLPLANE_UNIT = "etc/systemd/system/vcbox-controlplane.service"  # VCBOX_LAN_IF/_WAN_IF
 # What drivers leave under ROOT (not rendered): the zone link, the manual-time record.
 LOCALTIME = "etc/localtime"
 CLOCK_SET = "var/lib/vcbox/clock-set"
@@ -152,6 +155,10 @@ CASES = [
     c("network-lan-dns", "network", {"lan": {"dns1": "192.168.7.3"}}, {LAN},
       {"network apply"}, setup=(("network", {"lan": STATIC_LAN}),)),
     c("network-wan-on", "network", {"wan": {"enabled": True}}, {WAN}, {"network apply"}),
+    # The NIC selector: the interface file matches the chosen NIC, and the control plane's
+    # unit names it (VCBOX_LAN_IF).
+    c("network-lan-ifname", "network", {"lan": {"ifname": "vc-lan9"}},
+      {LAN, CONTROLPLANE_UNIT}, {"network apply"}),
     c("network-route", "network", {"routes": [ROUTE]}, {LAN}, {"network apply"},
       setup=(("network", {"lan": STATIC_LAN, "wan": {"enabled": True}}),)),
     # -- services (P1-P3) ------------------------------------------------------------------
@@ -328,6 +335,7 @@ def test_saving_unchanged_settings_touches_nothing(api: Client, root: Path, init
         res = api.put(f"/api/v1/settings/{section}", json=body)
         assert res.status_code == 200, res.text
         assert res.json()["applied"] == {"files": [], "actions": []}
+        assert res.json()["message"] == translate("zh_CN", "Nothing changed.")
     assert snapshot(root) == before  # same bytes, inodes and mtimes
     assert settings_doc(api, section) == initial[section]
     # Audited as settings updates, but no apply ran.
@@ -347,24 +355,29 @@ def test_the_operation_log_records_the_update_and_the_apply(api: Client, initial
         assert update["target"] == apply["target"] == "services"
         assert update["username"] == apply["username"] == "admin"
         assert update["ip"] == apply["ip"] == "127.0.0.1"
-        # The apply entry says what ran and how it ended.
+        # The apply entry says what ran and how it ended, in words (zh-CN here), and
+        # which files changed; the page's toast says it shortly.
         for action in answer["applied"]["actions"]:
-            assert f"{action['action']}: {action['result']}" in apply["detail"]
-        assert "ssh reload" in apply["detail"]
+            service = translate("zh_CN", words.SERVICES[action["action"].split()[0]])
+            assert service in apply["detail"], apply["detail"]
+        assert "ssh reload" not in apply["detail"]
+        # The files are the technical details, apart from the sentences.
+        assert apply["detail_technical"].splitlines() == answer["applied"]["files"]
+        assert not any(f in apply["detail"] for f in answer["applied"]["files"])
+        assert answer["message"].startswith("已保存"), answer["message"]
     finally:
         put_ok(api, "services", initial["services"])
 
 
-def test_a_refused_change_is_logged_as_a_failed_update_without_apply(api: Client,
-                                                                     initial) -> None:
+def test_a_refused_change_or_a_confirm_prompt_is_no_failed_entry(api: Client,
+                                                                 initial) -> None:
+    """A wrong value (400: the page marks the field) and the guide's confirm question (409:
+    the page asks, then sends it again) are not failed operations: no entry, no apply."""
+    before = oplog(api, 3)
     assert put(api, "services", {"sip_port": 5061}).status_code == 400
     refused = put(api, "services", {"ssh_port": 2222}, confirm=False)
     assert refused.status_code == 409
-    items = oplog(api, 3)
-    assert [(i["action"], i["result"]) for i in items[:2]] == [("update_settings",
-                                                                "failure")] * 2
-    assert items[0]["detail"] == refused.json()["message"]
-    assert items[2]["action"] != "apply"
+    assert oplog(api, 3) == before
     assert settings_doc(api, "services") == initial["services"]
 
 

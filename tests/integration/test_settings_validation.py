@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from controlplane.i18n import translate
+from controlplane.sections.base import Term
 from tests.conftest import Client, Server
 from tests.integration.settings_cases import (
     all_settings,
@@ -94,6 +95,9 @@ for _nic in ("lan", "wan"):
             case("network", nest(f"{_nic}.{_key}", _value), f"{_nic}.{_key}")
     for _value in BAD_NETMASKS:
         case("network", nest(f"{_nic}.netmask", _value), f"{_nic}.netmask")
+    # The NIC selector: a Linux interface name (at most 15 characters, no "/" or blank).
+    for _value in ("eth 0", "a" * 16, 5, "../x", "..", True):
+        case("network", nest(f"{_nic}.ifname", _value), f"{_nic}.ifname")
     _static = {"enabled": True, "dhcp": False, "address": "192.168.7.10",
                "netmask": "255.255.255.0"}
     for _changes, _key in (
@@ -116,6 +120,12 @@ case("network", {"lan": {"enabled": False}}, "lan.enabled",
      label="network-both-interfaces-off")
 case("network", {"lan": STATIC_LAN, "wan": {**STATIC_LAN, "address": "192.168.7.20"}},
      "wan.address", label="network-lan-wan-same-subnet")
+# One interface cannot be both LAN and WAN: named both, or one and the other's default
+# (VCBOX_WAN_IF: eth1).
+case("network", {"lan": {"ifname": "vc0"}, "wan": {"ifname": "vc0"}}, "lan.ifname",
+     "wan.ifname", label="network-one-nic-for-lan-and-wan")
+case("network", {"lan": {"ifname": "eth1"}}, "lan.ifname", "wan.ifname",
+     label="network-lan-on-the-wan-default-nic")
 for _value in [*BAD_BOOLS, None]:
     case("network", {"nat": {"enabled": _value}}, "nat.enabled")
 for _value in BAD_IPV4:
@@ -311,10 +321,25 @@ MESSAGES: list[Any] = [
     ("syslog", {"host": "x"}, "host", "Unknown field."),
     ("call", {"equal_layout": "8x8"}, "equal_layout",
      ("Choose one of: %(choices)s.", {"choices": "2x2, 3x3, 4x4, 5x5, 6x6, 7x7"})),
+    # Conflicts name the other field by its label, a range by its guide name, a reserved
+    # port by what uses it (Term: translated with the message).
     ("services", {"sip_tls_port": 5060}, "sip_tls_port",
-     ("Already used by %(other)s.", {"other": "sip_port"})),
+     ("Already used by the %(other)s.", {"other": Term("SIP UDP/TCP port")})),
+    ("services", {"http_port": 8088}, "http_port",
+     ("Used by the appliance's %(other)s: choose another port.",
+      {"other": Term("MCU service interface")})),
+    ("services", {"ssh_port": 40000}, "ssh_port",
+     ("Inside the range of the %(range)s (port settings).",
+      {"range": Term("TURN service ports")})),
     ("ports", {"ivr": {"min": 30000, "max": 38500}}, "ivr",
-     ("Overlaps the %(other)s range.", {"other": "turn"})),
+     ("Overlaps the range of the %(other)s.", {"other": Term("TURN service ports")})),
+    ("ports", {"mcu": {"min": 5061, "max": 6100}}, "mcu",
+     ("Contains port %(port)s, set as the %(other)s.",
+      {"port": 5061, "other": Term("SIP TLS port")})),
+    ("ports", {"turn": {"min": 3000, "max": 4000}}, "turn",
+     ("Contains port %(port)s, used by the appliance's %(other)s.",
+      {"port": 3478, "other": Term("TURN service")})),
+    ("network", {"lan": {"ifname": "bad/name"}}, "lan.ifname", "Choose a NIC from the list."),
     ("ports", {"ivr": {"min": 30000, "max": 30999}}, "ivr",
      "The maximum must exceed the minimum by at least 1000."),
     ("network", {"lan": {**STATIC_LAN, "gateway": "10.0.0.1"}}, "lan.gateway",
@@ -327,6 +352,15 @@ MESSAGES: list[Any] = [
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
+def in_language(language: str, message: Any) -> str:
+    """The message as the API words it: its Term parameters translated too."""
+    if isinstance(message, tuple):
+        msgid, params = message
+        message = (msgid, {k: translate(language, v) if isinstance(v, Term) else v
+                           for k, v in params.items()})
+    return translate(language, message)
+
+
 @pytest.mark.parametrize(("section", "data", "field", "message"), MESSAGES,
                          ids=[f"{m[0]}-{m[2]}-{i}" for i, m in enumerate(MESSAGES)])
 def test_messages_are_in_the_ui_language(srv: Server, api: Client, section: str,
@@ -336,7 +370,7 @@ def test_messages_are_in_the_ui_language(srv: Server, api: Client, section: str,
     res = put(api, section, data)
     assert res.status_code == 400, res.text
     shown = res.json()["details"][field]
-    assert shown == translate("zh_CN", message)
+    assert shown == in_language("zh_CN", message)
     assert CJK.search(shown), f"not translated to zh-CN: {shown!r}"
 
     english = srv.client()
@@ -344,9 +378,33 @@ def test_messages_are_in_the_ui_language(srv: Server, api: Client, section: str,
     assert english.login().status_code == 200
     res = put(english, section, data)
     assert res.status_code == 400, res.text
-    assert res.json()["details"][field] == translate("en", message)
+    assert res.json()["details"][field] == in_language("en", message)
+    # Never an internal key or a bare range name ("sip_port", "turn").
+    assert not re.search(r"\b(?:\w+_port|ivr|turn|mcu)\b", shown), shown
     assert english.delete("/api/v1/session").status_code == 200
 
 
 def test_nothing_was_stored_by_the_refused_changes(api: Client, root: Path, initial) -> None:
     assert all_settings(api) == initial
+
+
+def test_the_check_route_answers_as_a_put_would_and_changes_nothing(
+        api: Client, root: Path, initial) -> None:
+    """POST /api/v1/settings/<section>/check (the pages' live re-check of fields marked
+    wrong): the same field errors as a PUT, or ok; nothing stored, applied or logged."""
+    before = snapshot(root)
+    log = api.get("/api/v1/operation-log", params={"limit": 1}).json()["items"]
+    bad = api.post("/api/v1/settings/ports/check", json={"ivr": {"min": 30000, "max": 38500}})
+    assert bad.status_code == 400, bad.text
+    assert set(bad.json()["details"]) == {"ivr", "turn"}
+    assert bad.json()["details"] == put(api, "ports", {"ivr": {"min": 30000, "max": 38500}}
+                                        ).json()["details"]
+    good = api.post("/api/v1/settings/ports/check", json={"ivr": {"min": 31000, "max": 36999}})
+    assert good.status_code == 200, good.text
+    assert good.json() == {"ok": True, "changed": True, "warnings": {}}
+    assert snapshot(root) == before
+    assert settings_doc(api, "ports") == initial["ports"]
+    after = api.get("/api/v1/operation-log", params={"limit": 1}).json()["items"]
+    # Nothing is logged: not the checks, nor the refused PUT (a wrong value is no failed
+    # operation).
+    assert after == log

@@ -30,8 +30,9 @@ def test_wizard_steps_and_the_setup_settings_routes(server: Server) -> None:
 
     # After it: a session, then the CSRF token; the same document as the settings API.
     create_admin(server.url)
+    # Quick settings (A6) re-run the same steps, the administrator's included (skippable).
     assert requests.get(server.url + "/api/v1/setup", timeout=30).json()["steps"] == [
-        "network", "time", "license", "smtp"]
+        "network", "time", "admin", "license", "smtp"]
     assert requests.get(f"{server.url}{URL}/time", timeout=30).status_code == 401
     client = server.client()
     assert client.login().status_code == 200

@@ -35,7 +35,7 @@ class StubMailer:
         self.sent: list[tuple[str, str, str]] = []
         self.refuse: dict[str, str] = {}
 
-    def send_many(self, mails: list[tuple[str, str, str]]) -> list[str | None]:
+    def send_many(self, mails: list[tuple[str, str, str]], language: str) -> list[str | None]:
         results: list[str | None] = []
         for to, subject, body in mails:
             if to in self.refuse:
@@ -153,9 +153,30 @@ def test_create_checks_every_field(accounts: Accounts, docs: Documents) -> None:
     assert set(err.value.details) == {"name", "account", "email"}
     with pytest.raises(ValidationError) as err:
         accounts.create({"name": "Alice"})
-    assert set(err.value.details) == {"account", "email"}
+    assert set(err.value.details) == {"account"}  # the e-mail is optional (as in E3)
+    with pytest.raises(ValidationError) as err:
+        accounts.create({"name": 'Jane "JD"\n', "account": "1001"})
+    assert set(err.value.details) == {"name"}
     assert accounts.count() == 0
     assert "accounts" not in json.loads(docs.storage.path.read_text() or "{}")
+
+
+def test_create_and_import_share_the_name_and_email_rules(accounts: Accounts) -> None:
+    """R5 (one name rule with rooms) and the e-mail optional, in create as in import."""
+    item, _ = accounts.create({"name": "张三（销售部）", "account": "1001"})
+    assert (item["name"], item["email"]) == ("张三（销售部）", "")
+    item, _ = accounts.create({"name": "李四（前台）", "account": "1002", "email": ""})
+    assert item["email"] == ""
+    accounts.import_rows([row(2, "1003", name="王五（财务）")])
+    assert accounts.get("1003")["name"] == "王五（财务）" and accounts.get("1003")["email"] == ""
+    for bad in ('Jane "JD"', "a\\b", "two\nlines"):
+        with pytest.raises(ValidationError) as err:
+            accounts.create({"name": bad, "account": "1009"})
+        assert set(err.value.details) == {"name"}
+        with pytest.raises(ValidationError) as err:
+            accounts.import_rows([row(2, "1009", name=bad)])
+        assert set(err.value.details) == {"rows.2.name"}
+    assert accounts.count() == 3
 
 
 def test_create_refuses_a_duplicate(accounts: Accounts) -> None:

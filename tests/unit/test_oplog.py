@@ -1,4 +1,5 @@
-"""Operation log (SPEC O2): record, filter, page, export."""
+"""Operation log (SPEC O2): record, filter, page, export; entries stored in codes and put
+into words of the reader's language when read."""
 
 from __future__ import annotations
 
@@ -8,7 +9,28 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.oplog import FAILURE, SUCCESS, OperationLog, Query, to_csv
+from controlplane.i18n import translate
+from controlplane.oplog import (
+    FAILURE,
+    MAX_DETAIL,
+    MAX_TECHNICAL,
+    OBJECTS,
+    OTHER_OBJECT,
+    OTHER_SETTING,
+    SETTING_LABELS,
+    SUCCESS,
+    Detail,
+    OperationLog,
+    Query,
+    changed_settings,
+    decode,
+    encode,
+    in_words,
+    object_name,
+    to_csv,
+)
+from controlplane.sections import SECTIONS
+from controlplane.sections.base import Term
 from controlplane.store import History
 
 T0 = 1_700_000_000.0
@@ -140,3 +162,141 @@ def test_csv_quotes_commas_and_newlines() -> None:
 def test_csv_missing_columns_are_empty() -> None:
     parsed = _parse(to_csv([{"a": "1"}], ["A", "B"], ["a", "b"]))
     assert parsed == [["A", "B"], ["1", ""]]
+
+
+# -- codes stored, words read (issue 12, item 4) -------------------------------------------
+def _zh(message: str, **params) -> str:
+    return translate("zh_CN", message, **params)
+
+
+def test_a_coded_detail_is_read_in_the_readers_language(oplog: OperationLog) -> None:
+    oplog.record("admin", "::1", "apply", "services", SUCCESS, Detail((
+        ("%(service)s restarted.", {"service": Term("SIP/IVR service")}),
+        ("Changed: %(fields)s.", {"fields": [Term("SIP UDP/TCP port"),
+                                              Term("SIP TLS port")]}),
+    ), technical="etc/freeswitch/vars.xml"))
+    stored = oplog.find_all(Query(limit=1))["items"][0]
+    assert "restarted" in stored["detail"]  # codes: the msgids, not words of a language
+    zh = in_words(stored, "zh_CN")
+    assert zh["detail"] == (_zh("%(service)s restarted.", service=_zh("SIP/IVR service"))
+                            + _zh("Changed: %(fields)s.", fields=_zh("SIP UDP/TCP port")
+                                  + "、" + _zh("SIP TLS port")))
+    assert zh["detail_technical"] == "etc/freeswitch/vars.xml"
+    assert "vars.xml" not in zh["detail"] and "SIP/IVR service" not in zh["detail"]
+    en = in_words(stored, "en")
+    assert en["detail"] == ("SIP/IVR service restarted. "
+                            "Changed: SIP UDP/TCP port, SIP TLS port.")
+    assert (en["action_text"], en["target_text"], en["result_text"]) == (
+        "Apply configuration", "Service settings", "Success")
+    assert (zh["action_text"], zh["target_text"], zh["result_text"]) == (
+        _zh("Apply configuration"), _zh("Service settings"), _zh("Success"))
+
+
+def test_plain_text_details_are_shown_as_they_are(oplog: OperationLog) -> None:
+    oplog.record("admin", "::1", "login_failed", "admin", FAILURE, "用户名或密码错误。")
+    oplog.record("admin", "::1", "login_failed", "admin", FAILURE, '{"m": not json')
+    items = oplog.find_all(Query(limit=2))["items"]
+    assert [in_words(i, "en")["detail"] for i in items] == ['{"m": not json',
+                                                            "用户名或密码错误。"]
+    assert in_words(items[0], "en")["detail_technical"] == ""
+
+
+def test_a_coded_detail_stays_valid_when_bounded(oplog: OperationLog) -> None:
+    messages = tuple(("Changed: %(fields)s.", {"fields": [Term("x" * 90)]})
+                     for _ in range(100))
+    oplog.record("admin", "::1", "apply", "call", SUCCESS,
+                 Detail(messages, technical="y" * 5000))
+    stored = oplog.find_all(Query(limit=1))["items"][0]["detail"]
+    assert len(stored) <= MAX_DETAIL
+    detail = decode(stored)
+    assert detail is not None and 0 < len(detail.messages) < 100
+    assert detail.technical == "y" * MAX_TECHNICAL
+
+
+def test_objects_are_named_in_words_and_data_as_it_is() -> None:
+    assert object_name("update_settings", "network", "zh_CN") == _zh("Network settings")
+    assert object_name("confirm_network", "network", "en") == "Network settings"
+    assert object_name("apply", "startup", "en") == "Start of the control plane"
+    assert object_name("activate_license", "license", "zh_CN") == _zh("License")
+    # Not an object of the system (an apply from the command line names its files).
+    assert object_name("apply", "etc/a.conf,etc/b.xml", "en") == OTHER_OBJECT
+    # The admin's data: a user name, an account, a room.
+    assert object_name("login", "network", "zh_CN") == "network"
+    assert object_name("create_room", "一号会议室", "en") == "一号会议室"
+    unknown = in_words({"action": "frobnicate", "target": "", "result": "odd",
+                        "detail": ""}, "en")
+    assert (unknown["action_text"], unknown["result_text"]) == ("Other operation", "odd")
+
+
+def test_every_section_and_setting_has_its_words() -> None:
+    for name, section in SECTIONS.items():
+        assert name in OBJECTS, name
+        assert set(section.defaults) <= set(SETTING_LABELS[name]), name
+        for label in SETTING_LABELS[name].values():
+            assert _zh(label) != label, label  # translated: a label of the pages
+
+
+def test_a_settings_save_names_what_changed_never_the_values() -> None:
+    detail = changed_settings("smtp", ["server", "password", "password"])
+    assert detail == Detail((("Changed: %(fields)s.",
+                              {"fields": [Term("SMTP server"), Term("Password")]}),))
+    assert in_words({"action": "update_settings", "target": "smtp", "result": SUCCESS,
+                     "detail": encode(detail)}, "en")["detail"] == (
+        "Changed: SMTP server, Password.")
+    assert changed_settings("call", []) == Detail(("Nothing changed.",))
+    other = changed_settings("call", ["brand_new_key"])
+    assert other.messages[0][1]["fields"] == [Term(OTHER_SETTING)]  # type: ignore[index]
+
+
+# -- what the Audit plugin records -----------------------------------------------------------
+def _call(app, method: str, path: str) -> int:
+    from wsgiref.util import setup_testing_defaults
+
+    environ: dict = {"REQUEST_METHOD": method, "PATH_INFO": path}
+    setup_testing_defaults(environ)
+    status: list[str] = []
+    b"".join(app(environ, lambda s, h, e=None: status.append(s)))
+    return int(status[0].split()[0])
+
+
+def test_audit_records_failures_but_not_what_is_no_operation(oplog: OperationLog) -> None:
+    from types import SimpleNamespace
+
+    import bottle
+
+    from controlplane.errors import ConfirmRequired, Conflict, ValidationError
+    from controlplane.web.plugins import Audit, JsonErrors
+
+    def raises(exc: Exception):
+        def route():
+            raise exc
+        return route
+
+    app = bottle.Bottle()
+    app.install(JsonErrors())
+    app.install(Audit(SimpleNamespace(oplog=oplog)))
+    routes = {
+        "/confirm": ConfirmRequired("This will restart the video conferencing services."),
+        "/invalid": ValidationError(details={"port": "Required."}),
+        "/password": ValidationError(details={"current_password": "The current password is "
+                                                                  "wrong.",
+                                              "new_password": "Required."}),
+        "/conflict": Conflict("No network change is waiting for confirmation."),
+        "/crash": RuntimeError("boom"),
+    }
+    for path, exc in routes.items():
+        app.route(path, "POST", raises(exc), audit="change_password",
+                  audit_target=lambda kw, p=path: p.strip("/"))
+    app.route("/ok", "POST", lambda: {"ok": True}, audit="change_email",
+              audit_target=lambda kw: "ok")
+    before = oplog.find_all(Query())["total"]
+    assert [_call(app, "POST", p) for p in (*routes, "/ok")] == [409, 400, 400, 409, 500, 200]
+    items = oplog.find_all(Query(limit=4))["items"]
+    assert oplog.find_all(Query())["total"] == before + 4
+    got = [(i["target"], i["result"], in_words(i, "en")["detail"]) for i in reversed(items)]
+    assert got == [
+        ("password", FAILURE, "The current password is wrong."),  # a failed attempt
+        ("conflict", FAILURE, "No network change is waiting for confirmation."),
+        ("crash", FAILURE, "An internal error occurred."),
+        ("ok", SUCCESS, ""),
+    ]

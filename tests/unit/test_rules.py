@@ -31,9 +31,12 @@ CASES = {
         ["0000", "1001", "9999", " 1234 "],
         ["123", "12345", "12a4", "", "١٢٣٤", 1234, "12 4"],
     ),
+    # R5 and R7 are one name rule (only the lengths differ): full-width punctuation, symbols
+    # and brackets are fine; " and \ (SIP display names) and line breaks are not.
     "account_name": (
-        ["Jane Doe", "张三", "王小明", "山田 太郎", "jane.doe_2-b", "n" * 128, "名" * 128],
-        ["", "   ", "n" * 129, "名" * 129, "a<b", "x@y", "Jane/Doe", 7],
+        ["Jane Doe", "张三", "王小明", "山田 太郎", "jane.doe_2-b", "n" * 128, "名" * 128,
+         "张三（销售部）", "Jane (Sales)", "【前台】李四", "a<b", "x@y", "Jane/Doe", "O'Neil & Co"],
+        ["", "   ", "n" * 129, "名" * 129, 'Jane "JD" Doe', "a\\b", "a\nb", "a\tb", 7, None],
     ),
     "domain": (
         ["example.com", "cn.pool.ntp.org", "localhost", "10.0.0.1", "::1", "smtp-1.example.com",
@@ -42,8 +45,9 @@ CASES = {
          "999.1.1.1", "exa mple.com", "a" * 64 + ".com", f"{LABEL63}.{LABEL63}.a", 80],
     ),
     "room_name": (
-        ["Room 1", "会议室 A", "r" * 255, "周会 <weekly> & 'all'"],
-        ["", "   ", "r" * 256, 5, None],
+        ["Room 1", "会议室 A", "r" * 255, "周会 <weekly> & 'all'", "会议室（一）",
+         "张三（销售部）"],
+        ["", "   ", "r" * 256, 5, None, 'Room "A"', "a\\b", "a\r\nb"],
     ),
     "port": (
         [1, 80, 65535, "5060", " 443 "],
@@ -88,6 +92,22 @@ def test_normalised_results() -> None:
     assert rules.account_name("  张三 ") == "张三"
     assert rules.port("5060") == 5060
     assert rules.port_range({"min": "38000", "max": "49999"}) == {"min": 38000, "max": 49999}
+
+
+@pytest.mark.parametrize("name", ["张三（销售部）", "A&B <HQ>", "周会 · 第一期", "x" * 128,
+                                  'a"b', "a\\b", "a\nb", "\u200b"])
+def test_accounts_and_rooms_share_one_name_rule(name: str) -> None:
+    """R5/R7: a name is accepted for an account exactly when it is for a room (within 128
+    characters; rooms may be longer)."""
+    def accepted(rule) -> bool:
+        try:
+            rule(name)
+        except FieldError:
+            return False
+        return True
+
+    assert accepted(rules.account_name) == accepted(rules.room_name)
+    assert rules.account_name("  张三（销售部） ") == rules.room_name("张三（销售部）")
 
 
 def test_email_is_case_insensitive() -> None:

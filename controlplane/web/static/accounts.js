@@ -1,126 +1,59 @@
-// Accounts page (E1-E8): search and paging, create (then the generated details with "send
-// mail" or "later"), edit name / e-mail ("save" or "save and send"), password reset, the
+// Accounts page (E1-E8) on the shared list (static/list.js): search, sorting and paging,
+// create (then the generated details in the shared result dialog, with "send mail" when the
+// account has an e-mail), edit name / e-mail ("save" or "save and send"), password reset, the
 // account mail to one or many with the failures per recipient, delete one or many after the
 // guide's confirm question. The batch import dialog is another script's (#btn-import,
 // #import-slot); it may call vcbox.accountsReload() after an import.
 "use strict";
 (() => {
-  const { api, ApiError, bindForm, clearErrors, showErrors, confirmDialog, toast } = window.vcbox;
-
-  function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
-
-  function iconButton(icon, label, role, onclick) {
-    const b = document.createElement("button");
-    b.type = "button"; b.className = "btn btn-sm btn-link"; b.dataset.role = role;
-    b.title = label; b.setAttribute("aria-label", label);
-    b.innerHTML = `<i class="bi bi-${icon}"></i>`;
-    b.onclick = onclick;
-    return b;
-  }
+  const { api, ApiError, bindForm, clearErrors, showErrors, confirmDialog, resultDialog, toast, listPage, cell, badge, iconButton } = window.vcbox;
 
   function accountsPage(T) {
     const $ = (id) => document.getElementById(id);
-    const state = { search: "", offset: 0, limit: 20 };
-    const selected = new Map(); // account -> name, across pages
     const modal = (id) => bootstrap.Modal.getOrCreateInstance($(id));
 
-    function syncSelection() {
-      $("accounts-mail").disabled = $("accounts-delete").disabled = selected.size === 0;
-      $("accounts-selected").textContent = selected.size ? T.selected.replace("{n}", selected.size) : "";
-      const boxes = [...document.querySelectorAll("#accounts-rows input[type=checkbox]")];
-      $("accounts-all").checked = boxes.length > 0 && boxes.every((b) => b.checked);
-    }
-
-    async function load() {
-      const query = new URLSearchParams(Object.entries(state).filter(([, v]) => v !== ""));
-      const page = await api("GET", "/api/v1/accounts?" + query);
-      if (!page.items.length && state.offset > 0 && page.filtered > 0) {
-        state.offset = Math.max(0, (Math.ceil(page.filtered / state.limit) - 1) * state.limit);
-        return load();
-      }
-      const rows = page.items.map((item) => {
-        const tr = document.createElement("tr");
-        tr.dataset.account = item.account;
-        const check = document.createElement("td");
-        const box = document.createElement("input");
-        box.type = "checkbox"; box.className = "form-check-input"; box.checked = selected.has(item.account);
-        box.setAttribute("aria-label", `${item.name} ${item.account}`);
-        box.onchange = () => { if (box.checked) selected.set(item.account, item.name); else selected.delete(item.account); syncSelection(); };
-        check.append(box);
+    const list = listPage({
+      list: "accounts", url: "/api/v1/accounts", order: "account", direction: "asc",
+      key: (item) => item.account,
+      label: (item) => `${item.name} ${item.account}`,
+      cells: (item) => {
         const name = cell(item.name);
-        if (item.needs_reset) {
-          const badge = document.createElement("span");
-          badge.className = "badge text-bg-warning ms-2"; badge.textContent = T.needsReset;
-          name.append(badge);
-        }
-        tr.append(check, name, cell(item.account), cell(item.email), cell(item.created_time.replace("T", " ")));
-        const actions = document.createElement("td"); actions.className = "text-end text-nowrap";
-        actions.append(
-          iconButton("pencil-square", T.editAction, "edit", () => openEdit(item)),
-          iconButton("envelope", T.mailAction, "mail", () => openMail([item.account])),
-          iconButton("trash", T.deleteAction, "delete", () => remove([item.account])));
-        tr.append(actions);
-        return tr;
-      });
-      if (!rows.length) {
-        const tr = document.createElement("tr");
-        tr.innerHTML = '<td colspan="6" class="text-center text-secondary"></td>';
-        tr.firstChild.textContent = T.empty; rows.push(tr);
-      }
-      $("accounts-rows").replaceChildren(...rows);
-      $("accounts-count").textContent = T.count.replace("{filtered}", page.filtered).replace("{total}", page.total);
-      const pages = Math.max(1, Math.ceil(page.filtered / state.limit)), current = Math.floor(state.offset / state.limit);
-      const ul = $("accounts-pages"); ul.replaceChildren();
-      const first = Math.max(0, Math.min(current - 3, pages - 7));
-      for (let i = first; i < Math.min(pages, first + 7); i++) {
-        const li = document.createElement("li"); li.className = "page-item" + (i === current ? " active" : "");
-        const a = document.createElement("button"); a.type = "button"; a.className = "page-link"; a.textContent = i + 1;
-        a.onclick = () => { state.offset = i * state.limit; load(); };
-        li.append(a); ul.append(li);
-      }
-      syncSelection();
-    }
+        if (item.needs_reset) name.append(" ", badge(T.needsReset, "warning"));
+        return [name, item.account, item.email, item.created_time.replace("T", " ")];
+      },
+      actions: (item) => [
+        iconButton("pencil-square", T.editAction, "edit", () => openEdit(item)),
+        iconButton("envelope", T.mailAction, "mail", () => openMail([item.account])),
+        iconButton("trash", T.deleteAction, "delete", () => remove([item.account]), "text-danger")],
+      batch: [$("accounts-mail"), $("accounts-delete")],
+      T,
+    });
+    const load = list.load;
 
-    // -- generated details (after create or reset): send now or later -----------------
-    let details = null; // {account, password, ...} shown in the details dialog
+    // -- generated details (after create or reset): the shared result dialog -----------
+    // "Send mail" while the account has an e-mail and the mail has not gone out; the close
+    // button then reads "Done". The password lives only in the dialog's body.
     function showDetails(res, title) {
-      details = res;
-      const dlg = $("dlg-account-details");
-      dlg.querySelector('[data-role="title"]').textContent = title;
+      const body = $("account-details").content.cloneNode(true);
       const server = res.server || {};
       const values = { name: res.name, account: res.account, password: res.password, email: res.email || "—",
         server: [server.domain, server.address && server.address !== server.domain ? server.address : "",
           server.sip_port ? `SIP ${server.sip_port}` : ""].filter(Boolean).join(" · ") };
-      for (const [k, v] of Object.entries(values)) dlg.querySelector(`[data-field="${k}"]`).textContent = v;
-      const box = dlg.querySelector('[data-role="mail"]'); box.className = "alert mt-3 mb-0 d-none";
-      const send = dlg.querySelector('[data-role="send"]'); send.disabled = !res.email; send.classList.remove("d-none");
-      modal("dlg-account-details").show();
-    }
-
-    function showMailResult(box, result) {
-      box.classList.remove("d-none", "alert-success", "alert-danger");
-      if (result.ok) { box.classList.add("alert-success"); box.textContent = T.mailSent.replace("{email}", result.email); }
-      else { box.classList.add("alert-danger"); box.textContent = T.mailFailed.replace("{error}", result.error || ""); }
-    }
-
-    $("dlg-account-details").querySelector('[data-role="send"]').onclick = async (ev) => {
-      const button = ev.currentTarget, box = $("dlg-account-details").querySelector('[data-role="mail"]');
-      button.disabled = true;
-      try {
-        const res = await api("POST", "/api/v1/accounts/mail", { accounts: [details.account], passwords: { [details.account]: details.password } });
-        showMailResult(box, res.results[0]);
-        if (res.results[0].ok) button.classList.add("d-none"); else button.disabled = false;
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        showMailResult(box, { ok: false, error: err.message });
-        button.disabled = false;
+      for (const [k, v] of Object.entries(values)) body.querySelector(`[data-field="${k}"]`).textContent = v;
+      const nodes = [...body.childNodes];
+      const note = nodes.find((n) => n.dataset && n.dataset.role === "mail");
+      if (!res.email) {
+        note.className = "alert alert-secondary mt-3 mb-0"; note.textContent = T.noEmail;
+        return resultDialog(title, nodes);
       }
-    };
-    // The password lives only in this dialog: forget it when it closes.
-    $("dlg-account-details").addEventListener("hidden.bs.modal", () => {
-      details = null;
-      $("dlg-account-details").querySelector('[data-field="password"]').textContent = "";
-    });
+      return resultDialog(title, nodes, [{ label: T.mailAction, primary: true, role: "send", run: async () => {
+        const sent = await api("POST", "/api/v1/accounts/mail", { accounts: [res.account], passwords: { [res.account]: res.password } });
+        const result = sent.results[0];
+        if (!result.ok) throw new ApiError(0, { message: T.mailFailed.replace("{error}", result.error || ""), details: {} });
+        note.className = "alert alert-success mt-3 mb-0"; note.textContent = T.mailSent.replace("{email}", result.email);
+        return undefined;
+      } }]);
+    }
 
     // -- create -------------------------------------------------------------------------
     const createForm = $("form-account-create");
@@ -134,10 +67,10 @@
     // -- edit, reset ----------------------------------------------------------------------
     const editForm = $("form-account-edit");
     let editing = null;
-    function openEdit(item) {
+    function openEdit(item, values) {
       editing = item; editForm.reset(); clearErrors(editForm);
       $("account-edit-account").value = item.account;
-      vcbox.fill(editForm, { name: item.name, email: item.email });
+      vcbox.fill(editForm, values || { name: item.name, email: item.email });
       modal("dlg-account-edit").show();
     }
     async function saveEdit(sendMail) {
@@ -157,13 +90,18 @@
     }
     editForm.addEventListener("submit", (ev) => { ev.preventDefault(); saveEdit(false); });
     editForm.querySelector('[data-role="save-send"]').onclick = () => saveEdit(true);
+    // A reset keeps what was typed in the dialog and not saved yet: after the new password
+    // has been shown, the dialog comes back with those edits.
     $("account-reset").onclick = async () => {
+      const item = editing, typed = vcbox.formData(editForm);
+      const dirty = typed.name !== item.name || typed.email !== (item.email || "");
       if (!(await confirmDialog(T.confirmReset))) return;
       try {
-        const res = await api("POST", `/api/v1/accounts/${encodeURIComponent(editing.account)}/password`, {});
+        const res = await api("POST", `/api/v1/accounts/${encodeURIComponent(item.account)}/password`, {});
         modal("dlg-account-edit").hide();
-        showDetails(res, T.reset);
-        await load();
+        load();
+        await showDetails(res, T.reset);
+        if (dirty) openEdit({ ...item, needs_reset: false }, typed);
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
         showErrors(editForm, err);
@@ -198,14 +136,14 @@
         part("error").classList.remove("d-none"); part("send").disabled = false;
       }
     };
-    $("accounts-mail").onclick = () => openMail([...selected.keys()]);
+    $("accounts-mail").onclick = () => openMail([...list.selected.keys()]);
 
     // -- delete -------------------------------------------------------------------------
     async function remove(accounts) {
       if (!(await confirmDialog(T.confirmDelete))) return;
       try {
         await api("POST", "/api/v1/accounts/delete", { accounts });
-        for (const a of accounts) selected.delete(a);
+        list.forget(accounts);
         toast(T.deleted);
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
@@ -213,17 +151,8 @@
       }
       await load();
     }
-    $("accounts-delete").onclick = () => remove([...selected.keys()]);
+    $("accounts-delete").onclick = () => remove([...list.selected.keys()]);
 
-    // -- selection, search ------------------------------------------------------------
-    $("accounts-all").onchange = (ev) => {
-      for (const box of document.querySelectorAll("#accounts-rows input[type=checkbox]")) {
-        box.checked = ev.target.checked; box.onchange();
-      }
-    };
-    const search = () => { state.search = $("accounts-search").value.trim(); state.offset = 0; load(); };
-    $("accounts-search-btn").onclick = search;
-    $("accounts-search").addEventListener("keydown", (e) => { if (e.key === "Enter") search(); });
     vcbox.accountsReload = load;
     load();
   }

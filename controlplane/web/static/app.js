@@ -168,6 +168,65 @@
     });
   }
 
+  // The one result dialog (#dlg-result): a title, a body (text or nodes) and optional
+  // actions [{label, primary, run: async () => body-or-undefined}]. Its close button reads
+  // "Close" until an action has run, then "Done" and the actions go: a mail that went out
+  // is never offered again ("Send later" after sending).
+  function resultDialog(title, body, actions = []) {
+    const el = document.getElementById("dlg-result");
+    const close = el.querySelector('[data-role="close"]');
+    const slot = el.querySelector('[data-role="actions"]');
+    const content = el.querySelector('[data-role="body"]');
+    const alert = el.querySelector('[data-role="error"]');
+    const show = (b) => content.replaceChildren(...(typeof b === "string" ? [document.createTextNode(b)] : [].concat(b)));
+    el.querySelector('[data-role="title"]').textContent = title;
+    show(body);
+    alert.classList.add("d-none"); alert.textContent = "";
+    close.textContent = V.i18n.close;
+    slot.replaceChildren(...actions.map((a) => {
+      const b = document.createElement("button");
+      b.type = "button"; b.className = `btn ${a.primary ? "btn-primary" : "btn-outline-primary"}`;
+      b.textContent = a.label; if (a.role) b.dataset.role = a.role;
+      b.onclick = async () => {
+        slot.querySelectorAll("button").forEach((x) => { x.disabled = true; });
+        alert.classList.add("d-none");
+        try {
+          const next = await a.run();
+          if (next !== undefined) show(next);
+          slot.replaceChildren();
+          close.textContent = V.i18n.done;
+        } catch (err) {
+          if (!(err instanceof ApiError)) throw err;
+          alert.textContent = err.message; alert.classList.remove("d-none");
+          slot.querySelectorAll("button").forEach((x) => { x.disabled = false; });
+        }
+      };
+      return b;
+    }));
+    const modal = bootstrap.Modal.getOrCreateInstance(el);
+    return new Promise((resolve) => {
+      // What it showed may be a secret (a generated password): gone once it closes.
+      el.addEventListener("hidden.bs.modal", () => { content.replaceChildren(); slot.replaceChildren(); resolve(); }, { once: true });
+      modal.show();
+    });
+  }
+
+  // A field marked invalid is unmarked as soon as its value changes (the next save checks
+  // it again); its message goes with it.
+  function clearFieldError(ev) {
+    const el = ev.target;
+    if (!(el instanceof HTMLElement) || !el.classList.contains("is-invalid")) return;
+    el.classList.remove("is-invalid");
+    const feedback = el.parentElement && el.parentElement.querySelector(".invalid-feedback");
+    if (feedback) feedback.textContent = "";
+    const form = el.closest("form");
+    const group = el.name && el.name.includes(".") ? el.name.split(".").slice(0, -1).join(".") : "";
+    const slot = form && group && form.querySelector(`[data-error-for="${group}"]`);
+    if (slot && !form.querySelector(`[name^="${group}."].is-invalid`)) { slot.textContent = ""; slot.classList.remove("d-block"); }
+  }
+  document.addEventListener("input", clearFieldError, true);
+  document.addEventListener("change", clearFieldError, true);
+
   function toast(message, kind = "success") {
     const el = document.createElement("div");
     el.className = `toast align-items-center text-bg-${kind} border-0`;
@@ -181,57 +240,6 @@
   function setLanguage(code) {
     document.cookie = `vcbox_lang=${code}; path=/; max-age=31536000; samesite=strict`;
     location.reload();
-  }
-
-  // -- operation log page ------------------------------------------------------------
-  function oplogPage(T) {
-    const state = { since: "", until: "", search: "", offset: 0, limit: 20 };
-    const day = (d) => d.toISOString().slice(0, 10);
-    const localDay = (daysBack) => { const d = new Date(); d.setHours(0, 0, 0, 0); d.setDate(d.getDate() - daysBack); return String(d.getTime() / 1000); };
-    const query = (extra = {}) => new URLSearchParams(Object.entries({ ...state, ...extra }).filter(([, v]) => v !== "")).toString();
-    async function load() {
-      const page = await api("GET", "/api/v1/operation-log?" + query());
-      const rows = page.items.map((it) => {
-        const tr = document.createElement("tr");
-        for (const v of [it.time.replace("T", " "), it.username, it.ip, it.action_text, it.target, it.result_text, it.detail]) {
-          const td = document.createElement("td"); td.textContent = v; tr.append(td);
-        }
-        if (it.result === "failure") tr.classList.add("table-warning");
-        return tr;
-      });
-      if (!rows.length) { const tr = document.createElement("tr"); tr.innerHTML = '<td colspan="7" class="text-center text-secondary"></td>'; tr.firstChild.textContent = T.empty; rows.push(tr); }
-      document.getElementById("oplog-rows").replaceChildren(...rows);
-      document.getElementById("oplog-count").textContent = T.count.replace("{filtered}", page.filtered).replace("{total}", page.total);
-      const pages = Math.max(1, Math.ceil(page.filtered / state.limit)), current = Math.floor(state.offset / state.limit);
-      const ul = document.getElementById("oplog-pages"); ul.replaceChildren();
-      const first = Math.max(0, Math.min(current - 3, pages - 7));
-      for (let i = first; i < Math.min(pages, first + 7); i++) {
-        const li = document.createElement("li"); li.className = "page-item" + (i === current ? " active" : "");
-        const a = document.createElement("button"); a.className = "page-link"; a.textContent = i + 1;
-        a.onclick = () => { state.offset = i * state.limit; load(); };
-        li.append(a); ul.append(li);
-      }
-      document.getElementById("oplog-export").href = "/api/v1/operation-log?" + query({ format: "csv", offset: "", limit: "" });
-    }
-    const buttons = document.querySelectorAll("#oplog-range [data-range]");
-    for (const b of buttons) b.onclick = () => {
-      buttons.forEach((x) => x.classList.remove("active")); b.classList.add("active");
-      const r = b.dataset.range;
-      state.since = r === "all" ? "" : localDay(r === "today" ? 0 : Number(r) - 1);
-      state.until = ""; state.offset = 0; load();
-    };
-    document.getElementById("oplog-dates").onclick = () => {
-      buttons.forEach((x) => x.classList.remove("active"));
-      state.since = document.getElementById("oplog-since").value;
-      state.until = document.getElementById("oplog-until").value;
-      state.offset = 0; load();
-    };
-    const search = () => { state.search = document.getElementById("oplog-search").value.trim(); state.offset = 0; load(); };
-    document.getElementById("oplog-search-btn").onclick = search;
-    document.getElementById("oplog-search").addEventListener("keydown", (e) => { if (e.key === "Enter") search(); });
-    state.since = localDay(0);
-    document.getElementById("oplog-until").value = day(new Date());
-    load();
   }
 
   // -- shell -------------------------------------------------------------------------
@@ -249,5 +257,5 @@
     if (em) bindForm(em, { onOk: () => { bootstrap.Modal.getInstance(em.closest(".modal")).hide(); em.reset(); toast(V.i18n.emailChanged); } });
   });
 
-  window.vcbox = { api, ApiError, bindForm, submitForm, formData, fill, flatten, clearErrors, showErrors, confirmDialog, toast, oplogPage };
+  window.vcbox = { api, ApiError, bindForm, submitForm, formData, fill, flatten, clearErrors, showErrors, confirmDialog, resultDialog, toast };
 })();

@@ -1,21 +1,30 @@
-// The list shape every list page repeats (STYLE.md): tabs with counts, search, paging, a
-// selection that survives paging with a select-all box and batch buttons, the empty row and
-// the "{filtered} of {total}" line, over an API list that answers
-// {items, total, filtered, counts}. The markup comes from views/_list.html (ids named after
-// the list); the page says how a row looks and what its buttons do.
+// The one list shape every list page uses (STYLE.md "Web pages"): tabs with counts, search,
+// sortable columns, paging with a page-size choice, a selection that survives paging with a
+// select-all box (ticks every selectable row of the page; half-ticked when some are) and
+// batch buttons, the empty row, and the count line "{total} in all, {shown} shown", over an
+// API list that answers {items, total, filtered, counts} and takes search, kind, order,
+// direction, offset and limit. The markup comes from views/_list.html (ids named after the
+// list); the page says how a row looks and what its buttons do.
 //
 //   const list = vcbox.listPage({
 //     list: "meetings", url: "/api/v1/meetings", kind: "all",
 //     key: (item) => item.id,               // the row's id (data-id, selection key)
+//     label: (item) => "...",                // the row box's accessible name
 //     cells: (item) => [td or text, ...],    // between the check box and the actions
 //     actions: (item) => [button, ...],      // right-aligned; vcbox.iconButton helps
+//     select: true,                          // false: no check boxes (nothing to batch)
 //     selectable: (item) => true,            // may it be ticked (batch actions)?
 //     batch: [button, ...],                  // enabled while something is selected
-//     T: {count: "{filtered} of {total} ...", empty: "No ..."},
+//     order: "name", direction: "asc",       // the first sort (th[data-sort] change it)
+//     onError: (err) => {},                  // a refused load (default: a toast)
+//     T: {empty: "No ..."},
 //   });
-//   list.load(); list.selected (Map key -> item); list.state.kind
+//   list.load(); list.selected (Map key -> item); list.state; list.forget(keys)
 "use strict";
 (() => {
+  const V = window.VCBOX || { i18n: {} };
+  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+
   // A table cell with text (or nodes); "" and null show as an empty cell.
   function cell(...content) {
     const td = document.createElement("td");
@@ -43,30 +52,45 @@
     const pages = Math.max(1, Math.ceil(filtered / limit)), current = Math.floor(offset / limit);
     ul.replaceChildren();
     if (pages < 2) return;
-    const first = Math.max(0, Math.min(current - 3, pages - 7));
-    for (let i = first; i < Math.min(pages, first + 7); i++) {
-      const li = document.createElement("li"); li.className = "page-item" + (i === current ? " active" : "");
-      const b = document.createElement("button"); b.type = "button"; b.className = "page-link"; b.textContent = i + 1;
-      if (i === current) b.setAttribute("aria-current", "page");
-      b.onclick = () => go(i * limit);
+    const button = (label, target, extra = "") => {
+      const li = document.createElement("li"); li.className = `page-item ${extra}`.trim();
+      const b = document.createElement("button"); b.type = "button"; b.className = "page-link"; b.textContent = label;
+      if (extra.includes("active")) b.setAttribute("aria-current", "page");
+      if (extra.includes("disabled")) b.disabled = true;
+      b.onclick = () => go(target * limit);
       li.append(b); ul.append(li);
-    }
+    };
+    button("‹", current - 1, current === 0 ? "disabled" : "");
+    const first = Math.max(0, Math.min(current - 3, pages - 7));
+    for (let i = first; i < Math.min(pages, first + 7); i++) button(String(i + 1), i, i === current ? "active" : "");
+    button("›", current + 1, current === pages - 1 ? "disabled" : "");
   }
 
   function listPage(opts) {
     const { api, ApiError, toast } = window.vcbox;
     const el = (part) => document.getElementById(`${opts.list}-${part}`);
-    const state = { kind: opts.kind || "", search: "", offset: 0, limit: opts.limit || 20 };
+    const state = { kind: opts.kind || "", search: "", order: opts.order || "", direction: opts.direction || "",
+      offset: 0, limit: opts.limit || 20 };
+    const selecting = opts.select !== false;
     const selected = new Map(); // key -> item, across pages
     const selectable = opts.selectable || (() => true);
-    const T = opts.T;
+    const T = opts.T || {};
+    const onError = opts.onError || ((err) => toast(err.message, "danger"));
+    const all = el("all");
     let shown = [];
+    let seq = 0; // the answer of the latest load wins
+
+    const pageBoxes = () => [...el("rows").querySelectorAll("input[type=checkbox][data-role=select]:not(:disabled)")];
 
     function syncSelection() {
       for (const b of opts.batch || []) b.disabled = selected.size === 0;
-      const boxes = [...el("rows").querySelectorAll("input[type=checkbox]:not(:disabled)")];
-      el("all").checked = boxes.length > 0 && boxes.every((b) => b.checked);
-      el("all").disabled = boxes.length === 0;
+      if (el("selected")) el("selected").textContent = selected.size ? fill(V.i18n.listSelected, { n: selected.size }) : "";
+      if (all) {
+        const boxes = pageBoxes(), ticked = boxes.filter((b) => b.checked).length;
+        all.checked = boxes.length > 0 && ticked === boxes.length;
+        all.indeterminate = ticked > 0 && ticked < boxes.length;
+        all.disabled = boxes.length === 0;
+      }
       if (opts.onSelection) opts.onSelection(selected);
     }
 
@@ -74,30 +98,47 @@
       const key = opts.key(item);
       const tr = document.createElement("tr");
       tr.dataset.id = key;
-      const box = document.createElement("input");
-      box.type = "checkbox"; box.className = "form-check-input";
-      box.setAttribute("aria-label", opts.label ? opts.label(item) : key);
-      if (selectable(item)) {
-        box.checked = selected.has(key);
-        box.onchange = () => { if (box.checked) selected.set(key, item); else selected.delete(key); syncSelection(); };
-      } else box.disabled = true;
       const cells = opts.cells(item).map((c) => (c instanceof HTMLElement && c.tagName === "TD" ? c : cell(c)));
-      const actions = cell(...(opts.actions ? opts.actions(item) : []));
-      actions.className = "text-end text-nowrap";
-      tr.append(cell(box), ...cells, actions);
+      if (selecting) {
+        const box = document.createElement("input");
+        box.type = "checkbox"; box.className = "form-check-input"; box.dataset.role = "select";
+        box.setAttribute("aria-label", opts.label ? opts.label(item) : key);
+        if (selectable(item)) {
+          box.checked = selected.has(key);
+          box.onchange = () => { if (box.checked) selected.set(key, item); else selected.delete(key); syncSelection(); };
+        } else box.disabled = true;
+        tr.append(cell(box));
+      }
+      tr.append(...cells);
+      if (opts.actions) {
+        const actions = cell(...opts.actions(item));
+        actions.className = "text-end text-nowrap";
+        tr.append(actions);
+      }
       return tr;
     }
 
+    function drawSort() {
+      for (const th of el("table").querySelectorAll("thead th[data-sort]")) {
+        const on = th.dataset.sort === state.order;
+        th.setAttribute("aria-sort", on ? (state.direction === "desc" ? "descending" : "ascending") : "none");
+        const icon = th.querySelector("[data-role=sort-icon]");
+        if (icon) icon.className = `bi ms-1 ${on ? (state.direction === "desc" ? "bi-caret-down-fill" : "bi-caret-up-fill") : "bi-chevron-expand text-body-tertiary"}`;
+      }
+    }
+
     async function load() {
-      const query = new URLSearchParams(Object.entries(state).filter(([, v]) => v !== ""));
+      const mine = ++seq;
+      const query = new URLSearchParams(Object.entries(state).filter(([, v]) => v !== "" && v !== undefined));
       let page;
       try {
         page = await api("GET", `${opts.url}?${query}`);
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
-        toast(err.message, "danger");
+        if (mine === seq) onError(err);
         return;
       }
+      if (mine !== seq) return;
       // The last page emptied (a delete, a narrower search): show the one before it.
       if (!page.items.length && state.offset > 0 && page.filtered > 0) {
         state.offset = Math.max(0, (Math.ceil(page.filtered / state.limit) - 1) * state.limit);
@@ -110,14 +151,19 @@
       }
       const rows = page.items.map(row);
       if (!rows.length) {
-        const tr = document.createElement("tr"), td = cell(T.empty);
-        td.colSpan = el("table").querySelectorAll("thead th").length;
+        const empty = page.total > 0 && page.filtered === 0 ? V.i18n.listNoMatch : (T.empty || V.i18n.listEmpty);
+        const tr = document.createElement("tr"), td = cell(empty);
+        td.colSpan = el("table").querySelectorAll("thead th:not(.d-none)").length;
         td.className = "text-center text-secondary py-4";
+        tr.dataset.role = "empty";
         tr.append(td); rows.push(tr);
       }
       el("rows").replaceChildren(...rows);
-      el("count").textContent = T.count.replace("{filtered}", page.filtered).replace("{total}", page.total);
+      const values = { total: page.total, filtered: page.filtered, shown: page.items.length,
+        from: page.items.length ? state.offset + 1 : 0, to: state.offset + page.items.length };
+      el("count").textContent = fill(page.filtered < page.total ? V.i18n.listCountFiltered : V.i18n.listCount, values);
       pager(el("pages"), { ...state, filtered: page.filtered }, (offset) => { state.offset = offset; load(); });
+      drawSort();
       syncSelection();
       if (opts.onLoad) opts.onLoad(page);
     }
@@ -132,23 +178,46 @@
         };
       }
     }
-    const search = () => { state.search = el("search").value.trim(); state.offset = 0; load(); };
-    el("search-btn").onclick = search;
-    el("search").addEventListener("keydown", (e) => { if (e.key === "Enter") search(); });
-    // Emptied (the clear "x" of a type=search box, or deleted): the whole list again.
-    el("search").addEventListener("input", () => { if (!el("search").value && state.search) search(); });
-    el("all").onchange = () => {
-      const on = el("all").checked;
-      for (const item of shown) {
-        if (!selectable(item)) continue;
-        if (on) selected.set(opts.key(item), item); else selected.delete(opts.key(item));
-      }
-      el("rows").querySelectorAll("input[type=checkbox]:not(:disabled)").forEach((b) => { b.checked = on; });
-      syncSelection();
-    };
+    if (el("search")) {
+      const search = () => { state.search = el("search").value.trim(); state.offset = 0; load(); };
+      el("search-btn").onclick = search;
+      el("search").addEventListener("keydown", (e) => { if (e.key === "Enter") search(); });
+      // Emptied (the clear "x" of a type=search box, or deleted): the whole list again.
+      el("search").addEventListener("input", () => { if (!el("search").value && state.search) search(); });
+    }
+    if (el("size")) {
+      el("size").value = String(state.limit);
+      el("size").onchange = () => {
+        // Keep the first row shown on the page that now holds it.
+        state.limit = Number(el("size").value);
+        state.offset = Math.floor(state.offset / state.limit) * state.limit;
+        load();
+      };
+    }
+    for (const th of el("table").querySelectorAll("thead th[data-sort]")) {
+      const go = () => {
+        if (state.order === th.dataset.sort) state.direction = state.direction === "desc" ? "asc" : "desc";
+        else { state.order = th.dataset.sort; state.direction = "asc"; }
+        state.offset = 0; load();
+      };
+      th.onclick = go;
+      th.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); } };
+    }
+    if (all) {
+      all.onchange = () => {
+        const on = all.checked;
+        for (const item of shown) {
+          if (!selectable(item)) continue;
+          if (on) selected.set(opts.key(item), item); else selected.delete(opts.key(item));
+        }
+        pageBoxes().forEach((b) => { b.checked = on; });
+        syncSelection();
+      };
+    }
+    for (const b of opts.batch || []) b.disabled = true;
 
-    // After a batch action: forget what is gone, draw the list again.
-    function forget(keys) { for (const k of keys) selected.delete(k); }
+    // After a batch action: forget what is gone, then load.
+    function forget(keys) { for (const k of keys) selected.delete(k); syncSelection(); }
 
     return { load, state, selected, forget };
   }

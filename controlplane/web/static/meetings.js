@@ -81,11 +81,10 @@
 
     // -- the list ------------------------------------------------------------------------
     const list = listPage({
-      list: "meetings", url: "/api/v1/meetings", kind: "all", T,
+      list: "meetings", url: "/api/v1/meetings", kind: "all", order: "start", direction: "desc", T,
       key: (m) => m.id,
       label: (m) => `${m.id} ${m.subject}`,
       batch: [$("meetings-delete")],
-      onSelection: (sel) => { $("meetings-selected").textContent = sel.size ? fill(T.selected, { n: sel.size }) : ""; },
       cells: (m) => [
         element("td", "font-monospace", m.id),
         m.subject,

@@ -1,35 +1,12 @@
-// Settings pages (call, network, services, ports, time, syslog) and the wizard steps that
-// reuse their forms: load the section, save it, ask the guide's confirm question when the
-// API wants one (409 confirm_required), put each error under its input, say what applied.
+// The settings-form shape (views/_settings.html) of the settings pages (call, network,
+// services, ports, time, syslog) and of the wizard steps that reuse their forms: load the
+// section, save it, ask the guide's confirm question when the API wants one (409
+// confirm_required), put each error under its input, take the errors away once corrected,
+// and say in a toast what the save did (the API's words: which service restarted). Which
+// files changed is the operation log's business, not the page's.
 "use strict";
 (() => {
   const T = () => window.VCBOX.settings || {};
-
-  function showApplied(form, applied) {
-    const box = form.querySelector('[data-role="applied"]');
-    if (!box) return;
-    box.replaceChildren();
-    const files = (applied && applied.files) || [], actions = (applied && applied.actions) || [];
-    if (!files.length && !actions.length) {
-      box.textContent = T().unchanged;
-    } else {
-      const head = document.createElement("div");
-      head.className = "fw-semibold";
-      head.textContent = T().filesChanged.replace("{files}", files.length);
-      const list = document.createElement("ul");
-      list.className = "mb-1 font-monospace";
-      for (const f of files) { const li = document.createElement("li"); li.textContent = f; list.append(li); }
-      box.append(head, list);
-      if (actions.length) {
-        const sub = document.createElement("div");
-        sub.className = "fw-semibold"; sub.textContent = T().actions;
-        const ul = document.createElement("ul"); ul.className = "mb-0";
-        for (const a of actions) { const li = document.createElement("li"); li.textContent = a.result ? `${a.action}: ${a.result}` : a.action; ul.append(li); }
-        box.append(sub, ul);
-      }
-    }
-    box.classList.remove("d-none");
-  }
 
   // Advice the API gives about a valid choice ({field: message}), under that field.
   function showWarnings(form, warnings) {
@@ -39,14 +16,36 @@
     }
   }
 
-  // One settings form. opts: url (default: the form's data-url), wizard (no submit button
-  // of its own: the wizard calls save()), collect(data) -> data, onLoad(doc), onSaved(res,
-  // data), beforeErrors(err). save() resolves to the API's answer, or null when nothing was
-  // saved (invalid input, a refused confirm question, an apply failure).
+  const shown = (el) => !el.classList.contains("d-none") && el.textContent.trim() !== "";
+  function hasErrors(form) {
+    if (form.querySelector(".is-invalid")) return true;
+    if ([...form.querySelectorAll("[data-error-for].d-block")].some(shown)) return true;
+    const alert = form.querySelector('[data-role="error"]');
+    return !!alert && shown(alert);
+  }
+
+  // The error of a group of inputs (a port range "ivr" over ivr.min and ivr.max; the date
+  // and time inputs of "manual_datetime"): one message, gone as soon as one of them changes.
+  function clearGroup(form, el) {
+    const group = el.dataset.errorGroup || (el.name && el.name.includes(".") ? el.name.split(".").slice(0, -1).join(".") : "");
+    if (!group) return;
+    const slot = form.querySelector(`[data-error-for="${group}"]`);
+    if (!slot) return;
+    slot.textContent = ""; slot.classList.remove("d-block");
+    form.querySelectorAll(`[name^="${group}."], [data-error-group="${group}"]`).forEach((x) => x.classList.remove("is-invalid"));
+  }
+
+  // One settings form. opts: url (default: the form's data-url), checkUrl (the API's dry
+  // run; default <url>/check for /api/v1/settings/ URLs), wizard (no submit button of its
+  // own: the wizard calls save()), collect(data) -> data, onLoad(doc), onSaved(res, data),
+  // beforeErrors(err). save() resolves to the API's answer, or null when nothing was saved
+  // (invalid input, a refused confirm question, an apply failure).
   async function settingsForm(form, opts = {}) {
     const url = opts.url || form.dataset.url;
+    const checkUrl = opts.checkUrl !== undefined ? opts.checkUrl
+      : (url.startsWith("/api/v1/settings/") ? `${url}/check` : "");
     const submit = form.querySelector('[type="submit"]');
-    let doc = null;
+    let doc = null, generation = 0, timer = null;
 
     function show(res) {
       doc = res;
@@ -57,6 +56,16 @@
     async function load() {
       show(await vcbox.api("GET", url));
       return doc;
+    }
+
+    function collect() {
+      const data = vcbox.formData(form);
+      return opts.collect ? opts.collect(data) : data;
+    }
+
+    function showErrors(err) {
+      if (opts.beforeErrors) opts.beforeErrors(err);
+      vcbox.showErrors(form, err);
     }
 
     async function put(data) {
@@ -71,33 +80,59 @@
     }
 
     async function save() {
+      const gen = ++generation;
+      clearTimeout(timer);
       vcbox.clearErrors(form);
-      const box = form.querySelector('[data-role="applied"]');
-      if (box) box.classList.add("d-none");
       if (submit) submit.disabled = true;
       try {
-        let data = vcbox.formData(form);
-        if (opts.collect) data = opts.collect(data);
+        const data = collect();
         const res = await put(data);
         if (!res) return null;
         show(res);
         showWarnings(form, res.warnings);
-        showApplied(form, res.applied);
-        vcbox.toast(T().saved);
+        vcbox.toast(res.message || T().saved);
         if (opts.onSaved) opts.onSaved(res, data);
         return res;
       } catch (err) {
         if (!(err instanceof vcbox.ApiError)) throw err;
-        if (opts.beforeErrors) opts.beforeErrors(err);
-        vcbox.showErrors(form, err);
-        const first = form.querySelector(".is-invalid");
-        if (first) first.scrollIntoView({ block: "center" });
+        if (gen === generation) {
+          showErrors(err);
+          const first = form.querySelector(".is-invalid");
+          if (first) first.scrollIntoView({ block: "center" });
+        }
         return null;
       } finally {
         if (submit) submit.disabled = false;
       }
     }
 
+    // Errors shown, and a value changed: the API checks the form again (nothing is
+    // stored), so that a corrected value loses its error, and so does the other side of a
+    // conflict it was in ("overlaps the TURN range" under TURN once IVR is fixed).
+    async function recheck() {
+      const gen = ++generation;
+      try {
+        await vcbox.api("POST", checkUrl, collect(), { background: true });
+        if (gen === generation) vcbox.clearErrors(form);
+      } catch (err) {
+        if (!(err instanceof vcbox.ApiError) || gen !== generation || err.status !== 400) return;
+        vcbox.clearErrors(form);
+        showErrors(err);
+      }
+    }
+
+    form.addEventListener("input", (ev) => {
+      // What the edited field was part of goes with its own error (app.js clears that).
+      if (ev.target instanceof HTMLElement) clearGroup(form, ev.target);
+      const alert = form.querySelector('[data-role="error"]');
+      if (alert) { alert.classList.add("d-none"); alert.textContent = ""; }
+    });
+    form.addEventListener("change", (ev) => {
+      if (ev.target instanceof HTMLElement) clearGroup(form, ev.target);
+      if (!checkUrl || !hasErrors(form)) return;
+      clearTimeout(timer);
+      timer = setTimeout(recheck, 150);
+    });
     form.addEventListener("submit", (ev) => { ev.preventDefault(); if (!opts.wizard) save(); });
     await load();
     return { save, load, get doc() { return doc; } };
@@ -138,13 +173,40 @@
     return it && it.enabled && !it.dhcp ? it.address : "";
   }
 
-  function networkForm(form, opts = {}) {
+  // The NIC selector (网卡设置) of LAN and WAN: the interfaces the server has, as its
+  // network driver sees them; a NIC the settings name that is not there stays listed, marked.
+  function drawNics(form, nics, doc) {
+    const t = T();
+    const words = (tpl, values) => tpl.replace(/\{(\w+)\}/g, (m, k) => values[k] ?? m);
+    for (const nic of ["lan", "wan"]) {
+      const select = form.querySelector(`[name="${nic}.ifname"]`);
+      if (!select) continue;
+      const current = (doc[nic] && doc[nic].ifname) || (nics.defaults || {})[nic] || "";
+      const items = [...(nics.items || [])];
+      if (current && !items.some((it) => it.name === current)) items.push({ name: current, missing: true });
+      select.replaceChildren(...items.map((it) => {
+        const o = document.createElement("option");
+        o.value = it.name;
+        o.textContent = it.missing ? words(t.nicMissing, it)
+          : !it.up ? words(t.nicDown, it)
+          : it.addresses && it.addresses.length ? words(t.nicAddress, { name: it.name, address: it.addresses[0] })
+          : it.name;
+        return o;
+      }));
+      select.value = current;
+    }
+  }
+
+  async function networkForm(form, opts = {}) {
     const t = T();
     const field = (n) => form.querySelector(`[name="${n}"]`);
     const tbody = form.querySelector('[data-role="routes"]');
+    const count = form.querySelector('[data-role="routes-count"]');
     const pending = form.querySelector('[data-role="pending"]');
     const url = opts.url || form.dataset.url;
     const confirmUrl = opts.confirmUrl || "/api/v1/settings/network/confirm";
+    const nics = await vcbox.api("GET", opts.interfacesUrl || "/api/v1/settings/network/interfaces")
+      .catch(() => ({ items: [], defaults: {} }));
     let timer = null, ctl = null, generation = 0;
 
     // Each route is a row of inputs named routes.<i>.<key>, shown as text until edited.
@@ -212,11 +274,13 @@
       rows.forEach((tr, i) => tr.querySelectorAll("[data-key]").forEach((el) => { el.name = `routes.${i}.${el.dataset.key}`; }));
       let empty = tbody.querySelector('tr[data-role="empty"]');
       if (!rows.length && !empty) {
+        // The empty state of the list shape: one row across the table.
         empty = document.createElement("tr"); empty.dataset.role = "empty";
-        empty.innerHTML = '<td colspan="5" class="text-center text-secondary"></td>';
-        empty.firstChild.textContent = t.noRoutes;
+        empty.innerHTML = '<td colspan="5" class="text-center text-secondary py-4"><i class="bi bi-signpost-split d-block fs-4 mb-1"></i><span></span></td>';
+        empty.querySelector("span").textContent = t.noRoutes;
         tbody.append(empty);
       } else if (rows.length && empty) empty.remove();
+      if (count) count.textContent = t.routesCount.replace("{count}", rows.length);
     }
 
     function drawRoutes(routes) {
@@ -296,6 +360,7 @@
     return settingsForm(form, {
       ...opts,
       onLoad: (doc) => {
+        drawNics(form, nics, doc);
         drawRoutes(doc.routes);
         sync();
         if (!doc.pending_confirm) { stopCountdown(); pending.classList.add("d-none"); }
@@ -328,6 +393,8 @@
   // -- time (T1) -------------------------------------------------------------------------
   function timeForm(form, opts = {}) {
     const clock = form.querySelector('[data-role="server-time"]');
+    const zoneLabel = form.querySelector('[data-role="server-zone"]');
+    const zones = form.querySelector('[name="timezone"]');
     const date = form.querySelector('[data-role="manual-date"]');
     const time = form.querySelector('[data-role="manual-time"]');
     const pad = (n) => String(n).padStart(2, "0");
@@ -348,14 +415,18 @@
       const on = manual();
       date.disabled = time.disabled = !on;
       form.querySelector('[name="sntp_server"]').disabled = on;
-      if (on && !date.value && base !== null) { const d = now(); date.value = day(d); time.value = clockOf(d); }
+      // Never blank: until set by hand they show the server's date and time.
+      if (!date.value && base !== null) { const d = now(); date.value = day(d); time.value = clockOf(d); }
     }
     form.querySelectorAll('[name="source"]').forEach((r) => r.addEventListener("change", sync));
 
     return settingsForm(form, {
       ...opts,
       onLoad: (doc) => {
+        // The server's time in the zone it keeps (the answer's), not the browser's.
         base = parse(doc.server_time); at = Date.now();
+        const option = [...zones.options].find((o) => o.value === doc.timezone);
+        if (zoneLabel) zoneLabel.textContent = option ? option.textContent : "";
         if (!ticker) ticker = setInterval(tick, 1000);
         tick();
         if (doc.manual_datetime) { const [d, tm] = doc.manual_datetime.split("T"); date.value = d; time.value = tm; }

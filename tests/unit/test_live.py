@@ -1,0 +1,57 @@
+"""The dashboard's live figures (controlplane.live): read from FreeSWITCH over ESL, and
+absent (None), never zeros, when FreeSWITCH cannot be asked."""
+
+from __future__ import annotations
+
+from controlplane import live
+from controlplane.drivers.esl import EslReplyError, EslTimeout, EslUnreachable
+
+REGISTRATIONS = """{"row_count":3,"rows":[
+ {"reg_user":"3001","realm":"vc.example.com","token":"a","url":"sofia/internal/sip:3001@10.0.0.5:5060",
+  "expires":"1764000000","network_ip":"10.0.0.5","network_port":"5060","network_proto":"udp"},
+ {"reg_user":"3001","realm":"vc.example.com","token":"b","url":"sofia/internal/sip:3001@10.0.0.6:5060",
+  "expires":"1764000000","network_ip":"10.0.0.6","network_port":"5060","network_proto":"udp"},
+ {"reg_user":"3002","realm":"vc.example.com","token":"c","url":"sofia/internal/sip:3002@10.0.0.7:5060",
+  "expires":"1764000000","network_ip":"10.0.0.7","network_port":"5060","network_proto":"tcp"}]}
+"""
+CONFERENCES = """[{"conference_name": "100200", "conference_uuid": "u-1", "members": []},
+ {"conference_name": "100300", "conference_uuid": "u-2", "members": []}]"""
+
+
+class FakeEsl:
+    def __init__(self, answers: dict[str, str | Exception]) -> None:
+        self.answers, self.asked = answers, []
+
+    def api(self, command: str, timeout: float | None = None) -> str:
+        self.asked.append(command)
+        answer = self.answers[command]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_the_figures_are_what_freeswitch_counts() -> None:
+    esl = FakeEsl({"show registrations as json": REGISTRATIONS,
+                   "conference json_list": CONFERENCES,
+                   "limit_usage hash vcbox calls": "3\n"})
+    figures = live.figures(esl)
+    # Two devices of 3001 are one online user.
+    assert figures == live.Figures(online_users=2, meetings=2, calls=3)
+    assert figures.as_dict() == {"reachable": True, "online_users": 2, "meetings": 2,
+                                 "calls": 3}
+
+
+def test_nobody_online_and_no_meeting_are_real_zeros() -> None:
+    esl = FakeEsl({"show registrations as json": '{"row_count":0}\n',
+                   "conference json_list": EslReplyError("-ERR No active conferences."),
+                   "limit_usage hash vcbox calls": "0"})
+    assert live.figures(esl) == live.Figures(online_users=0, meetings=0, calls=0)
+
+
+def test_without_freeswitch_there_are_no_figures() -> None:
+    for failure in (EslUnreachable("refused"), EslTimeout("no answer"),
+                    EslReplyError("-ERR show Command not found!")):
+        assert live.figures(FakeEsl({"show registrations as json": failure})) is None
+    garbled = FakeEsl({"show registrations as json": "{}", "conference json_list": "[]",
+                       "limit_usage hash vcbox calls": "-USAGE"})
+    assert live.figures(garbled) is None
