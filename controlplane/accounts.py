@@ -35,6 +35,7 @@ from controlplane.mail import Mailer
 from controlplane.sections.network import lan_address
 from controlplane.settings import Settings
 from controlplane.store import Documents
+from controlplane.timezones import local_time
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +94,11 @@ class Account:
                    float(doc.get("created", 0)), str(doc.get("domain", "")),
                    str(doc.get("a1_hash", "")))
 
-    def public(self, domain: str) -> dict[str, Any]:
-        """What the API shows: never the hash."""
+    def public(self, domain: str, zone: dt.tzinfo | None = None) -> dict[str, Any]:
+        """What the API shows: never the hash; the creation time on the wall clock of
+        zone (the appliance's)."""
         return {"account": self.account, "name": self.name, "email": self.email,
-                "created": self.created,
-                "created_time": dt.datetime.fromtimestamp(self.created).isoformat(
-                    timespec="seconds"),
+                "created": self.created, "created_time": local_time(self.created, zone),
                 "needs_reset": self.domain != domain}
 
 
@@ -148,9 +148,12 @@ def _accounts_list(value: Any, field: str = "accounts") -> list[str]:
 
 class Accounts:
     def __init__(self, docs: Documents, settings: Settings, licenses: Licenses,
-                 mailer: Mailer, clock=time.time) -> None:
+                 mailer: Mailer, clock=time.time,
+                 zone: Callable[[], dt.tzinfo] | None = None) -> None:
         self.docs, self.settings, self.licenses, self.mailer = docs, settings, licenses, mailer
         self.clock = clock
+        # The appliance's time zone, for the times shown (None: the host's).
+        self.zone = zone or (lambda: None)
         # Called with an account number after it changed or was deleted (FreeSWITCH cache).
         self.on_change: list[Callable[[str], None]] = []
         # Called with the account numbers just deleted (room bindings).
@@ -219,7 +222,7 @@ class Accounts:
         item = self.find(account) if isinstance(account, str) else None
         if item is None:
             raise NotFound(N_("No such account: %(account)s."), account=account)
-        return item.public(self.domain())
+        return item.public(self.domain(), self.zone())
 
     def find_all(self, search: str = "", limit: int | None = 20, offset: int = 0,
                  order: str = "account", direction: str = "asc") -> dict[str, Any]:
@@ -238,8 +241,8 @@ class Accounts:
         if direction == "desc":
             found.reverse()
         end = None if limit is None else offset + limit
-        domain = self.domain()
-        return {"items": [a.public(domain) for a in found[offset:end]],
+        domain, zone = self.domain(), self.zone()
+        return {"items": [a.public(domain, zone) for a in found[offset:end]],
                 "total": len(index.ordered), "filtered": len(found)}
 
     def directory_entry(self, account: str, domain: str) -> Account | None:
@@ -282,7 +285,7 @@ class Accounts:
                            domain, a1_hash(clean["account"], domain, password))
             self._commit([item])
         self._notify_change([item.account])
-        return item.public(domain), password
+        return item.public(domain, self.zone()), password
 
     def update(self, account: str, data: Any) -> dict[str, Any]:
         """E6: name and e-mail; the account number is read-only."""
@@ -308,7 +311,7 @@ class Accounts:
                 self._commit([item])
         if changed:
             self._notify_change([account])
-        return item.public(self.domain())
+        return item.public(self.domain(), self.zone())
 
     def reset_password(self, account: str) -> tuple[dict[str, Any], str]:
         """E6: a new generated password (for the current domain); (the account, it)."""
@@ -322,7 +325,7 @@ class Accounts:
                            a1_hash(account, domain, password))
             self._commit([item])
         self._notify_change([account])
-        return item.public(domain), password
+        return item.public(domain, self.zone()), password
 
     def delete_many(self, accounts: Any) -> list[str]:
         """E7: delete these accounts (absent ones are fine); the ones that were deleted."""
@@ -403,7 +406,7 @@ class Accounts:
                 counts[status] += 1
                 if status != "unchanged":
                     upserts.append(item)
-                report.append({**item.public(domain), "status": status})
+                report.append({**item.public(domain, self.zone()), "status": status})
             self._commit(upserts)
         self._notify_change(item.account for item in upserts)
         return {**counts, "accounts": report}

@@ -62,7 +62,7 @@ class Services:
         log = OperationLog(history)
         mailer = Mailer(settings)
         licenses = Licenses(docs, config)
-        accounts = Accounts(docs, settings, licenses, mailer)
+        accounts = Accounts(docs, settings, licenses, mailer, zone=licenses.zone)
         rooms = Rooms(docs, accounts)
         cdrs = CdrInbox(config.data_dir)
         cdrs.prepare()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from controlplane import i18n
@@ -288,3 +288,9 @@ def now_in(iana: str, dst: str = "auto", at: datetime | None = None) -> datetime
     if dst == "off" and has_dst(zone, instant):
         return instant.astimezone(timezone(timedelta(minutes=zone.offset_min)))
     return instant.astimezone(ZoneInfo(zone.iana))
+
+
+def local_time(ts: float, tz: tzinfo | None) -> str:
+    """An epoch time as the pages show it: ISO, seconds, the appliance's wall clock (tz;
+    the host's when None)."""
+    return datetime.fromtimestamp(ts, tz).replace(tzinfo=None).isoformat(timespec="seconds")

@@ -13,14 +13,16 @@ from controlplane.app import Services
 from controlplane.errors import ValidationError
 from controlplane.i18n import N_
 from controlplane.oplog import Query, in_words, to_csv
+from controlplane.timezones import local_time
 from controlplane.web.context import _, lang, query_int, wants_csv
 
 MAX_LIMIT = 1000
 REVERSED = N_("The start date is after the end date.")
 
 
-def _time(name: str, value: str, end: bool = False) -> float | None:
-    """An epoch number, an ISO date (a whole local day) or an ISO date-time."""
+def _time(name: str, value: str, tz: dt.tzinfo, end: bool = False) -> float | None:
+    """An epoch number, an ISO date (a whole day of the appliance's zone tz) or an ISO
+    date-time (in tz unless it says its offset)."""
     if not value:
         return None
     try:
@@ -30,23 +32,25 @@ def _time(name: str, value: str, end: bool = False) -> float | None:
     try:
         if len(value) == 10:
             day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
-            return dt.datetime.combine(day, dt.time()).timestamp()
-        return dt.datetime.fromisoformat(value).timestamp()
+            return dt.datetime.combine(day, dt.time(), tzinfo=tz).timestamp()
+        moment = dt.datetime.fromisoformat(value)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).timestamp()
     except ValueError as exc:
         raise ValidationError(details={name: N_("Use a date like 2026-01-31.")}) from exc
 
 
-def _day(value: float | None, end: bool = False) -> str:
-    """The local date of a bound (the last day an exclusive end includes), or ""."""
+def _day(value: float | None, tz: dt.tzinfo, end: bool = False) -> str:
+    """The date in tz of a bound (the last day an exclusive end includes), or ""."""
     if value is None:
         return ""
-    moment = dt.datetime.fromtimestamp(value - (1 if end else 0))
+    moment = dt.datetime.fromtimestamp(value - (1 if end else 0), tz)
     return moment.date().isoformat()
 
 
 def routes(app: Bottle, services: Services) -> None:
     @app.get("/api/v1/operation-log",
-             summary="Operation log (days: today and the days before, in the server's time;"
+             summary="Operation log (days: today and the days before, in the appliance's"
+             " time zone;"
              " or since, until; search, limit, offset) -> {items, total, filtered, since,"
              " until} (the dates shown); CSV with Accept: text/csv. Entries in words of the"
              " UI language: action_text, target_text, result_text, detail (sentences) and"
@@ -54,14 +58,16 @@ def routes(app: Bottle, services: Services) -> None:
     def operation_log():
         q = request.query
         csv = wants_csv()
+        tz = services.licenses.zone()
+        today = services.licenses.now().date()
         if q.get("days", ""):
             days = query_int("days", q.get("days", ""), 1, 1, 36500)
-            first = dt.date.today() - dt.timedelta(days=days - 1)
-            since: float | None = dt.datetime.combine(first, dt.time()).timestamp()
+            first = today - dt.timedelta(days=days - 1)
+            since: float | None = dt.datetime.combine(first, dt.time(), tzinfo=tz).timestamp()
             until = None
         else:
-            since = _time("since", q.get("since", ""))
-            until = _time("until", q.get("until", ""), end=True)
+            since = _time("since", q.get("since", ""), tz)
+            until = _time("until", q.get("until", ""), tz, end=True)
         if since is not None and until is not None and since >= until:
             raise ValidationError(details={"since": REVERSED, "until": REVERSED})
         query = Query(
@@ -75,18 +81,18 @@ def routes(app: Bottle, services: Services) -> None:
         language = lang()
         page["items"] = [
             {**in_words(item, language),
-             "time": dt.datetime.fromtimestamp(item["ts"]).isoformat(timespec="seconds")}
+             "time": local_time(item["ts"], tz)}
             for item in page["items"]]
         if not csv:
-            return {**page, "since": _day(since),
-                    "until": _day(until, end=True) if until is not None
-                    else (dt.date.today().isoformat() if since is not None else "")}
+            return {**page, "since": _day(since, tz),
+                    "until": _day(until, tz, end=True) if until is not None
+                    else (today.isoformat() if since is not None else "")}
         headers = [_("Time"), _("User name"), _("Source IP"), _("Action"), _("Target"),
                    _("Result"), _("Details"), _("Technical details")]
         data = to_csv(page["items"], headers,
                       ["time", "username", "ip", "action_text", "target_text", "result_text",
                        "detail", "detail_technical"])
-        stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S")
+        stamp = services.licenses.now().strftime("%Y%m%d%H%M%S")
         return HTTPResponse(data, 200, {
             "Content-Type": "text/csv; charset=utf-8",
             "Content-Disposition": f'attachment; filename="operation-log-{stamp}.csv"',

@@ -9,15 +9,15 @@ from bottle import Bottle, request
 
 from controlplane.app import Services
 from controlplane.rooms import parse_ids
+from controlplane.timezones import local_time
 from controlplane.web.context import body, body_ids_target, body_text_target, query_int
 
 MAX_LIMIT = 1000
 
 
-def _shown(room: dict[str, Any]) -> dict[str, Any]:
-    """A room with its creation time as local ISO text, as the page shows it."""
-    created = dt.datetime.fromtimestamp(room["created"]).isoformat(timespec="seconds")
-    return {**room, "created_time": created}
+def _shown(room: dict[str, Any], zone: dt.tzinfo) -> dict[str, Any]:
+    """A room with its creation time as ISO text on the appliance's wall clock."""
+    return {**room, "created_time": local_time(room["created"], zone)}
 
 
 def routes(app: Bottle, services: Services) -> None:
@@ -43,23 +43,23 @@ def routes(app: Bottle, services: Services) -> None:
             order=q.get("order", "") or "created",
             direction=q.get("direction", "") or "desc",
         )
-        page["items"] = [_shown(r) for r in page["items"]]
+        page["items"] = [_shown(r, services.licenses.zone()) for r in page["items"]]
         return page
 
     @app.post("/api/v1/rooms", audit="create_room", audit_target=_body_target,
               summary="Create a room: name, kind (normal|video), bound_account (video rooms)")
     def create_room():
-        return _shown(rooms.create(body()))
+        return _shown(rooms.create(body()), services.licenses.zone())
 
     @app.get("/api/v1/rooms/<room_id>", summary="One meeting room")
     def get_room(room_id: str):
-        return _shown(rooms.get(room_id))
+        return _shown(rooms.get(room_id), services.licenses.zone())
 
     @app.put("/api/v1/rooms/<room_id>", audit="update_room",
              audit_target=lambda kw: label(kw["room_id"]),
              summary="Edit a room's name and, for a video room, its bound account")
     def update_room(room_id: str):
-        return _shown(rooms.update(room_id, body()))
+        return _shown(rooms.update(room_id, body()), services.licenses.zone())
 
     @app.delete("/api/v1/rooms/<room_id>", audit="delete_rooms",
                 audit_target=lambda kw: label(kw["room_id"]),

@@ -5,6 +5,7 @@ results, the operation log and the /accounts page."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -102,6 +103,11 @@ def test_create_shows_the_password_once(admin: Client, server: Server) -> None:
     assert listed["items"][0] == shown
     assert set(shown) == {"account", "name", "email", "created", "created_time",
                           "needs_reset"}
+    # The creation time is on the appliance's wall clock (its time zone, Beijing time by
+    # default, without DST), whatever the host's zone is.
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    assert shown["created_time"] == dt.datetime.fromtimestamp(
+        shown["created"], beijing).replace(tzinfo=None).isoformat(timespec="seconds")
     assert password not in json.dumps(listed) + json.dumps(shown)
     log = admin.get("/api/v1/operation-log", params={"limit": 5}).json()["items"]
     assert (log[0]["action"], log[0]["target"], log[0]["result"]) == (

@@ -45,6 +45,13 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
         server.stop()
 
 
+def appliance_today(client: Client) -> dt.date:
+    """Today on the appliance's clock (its time zone), which the log's dates are in."""
+    res = client.get("/api/v1/status")
+    assert res.status_code == 200, res.text
+    return dt.date.fromisoformat(res.json()["clock"][:10])
+
+
 def entries(client: Client, **params) -> dict:
     res = client.get("/api/v1/operation-log", params=params)
     assert res.status_code == 200, res.text
@@ -63,7 +70,7 @@ def test_logins_failures_lockouts_and_logouts_are_recorded(history: Client) -> N
         assert item["ip"] == "127.0.0.1"
         assert item["username"] in ("admin", "mallory", "")
         assert item["result"] in ("success", "failure")
-        assert item["time"].startswith(dt.date.today().isoformat())
+        assert item["time"].startswith(appliance_today(history).isoformat())
         assert item["action_text"] and item["result_text"]
     assert by_action["lockout"]["username"] == "mallory"
     assert by_action["logout"]["username"] == "admin"
@@ -102,7 +109,7 @@ def test_search_by_user_name(history: Client) -> None:
 
 
 def test_since_and_until(history: Client) -> None:
-    today = dt.date.today()
+    today = appliance_today(history)
     yesterday, tomorrow = today - dt.timedelta(days=1), today + dt.timedelta(days=1)
     assert entries(history, since=today.isoformat())["filtered"] == 11
     assert entries(history, until=today.isoformat())["filtered"] == 11  # the whole day
@@ -166,7 +173,7 @@ def test_csv_export_of_the_filtered_list(history: Client) -> None:
     assert {r[2] for r in rows[1:]} == {"127.0.0.1"}
     assert "User locked" in {r[3] for r in rows[1:]}
     assert {r[5] for r in rows[1:]} == {"Failure"}
-    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    tomorrow = (appliance_today(history) + dt.timedelta(days=1)).isoformat()
     rows = read_csv(history.get("/api/v1/operation-log", params={"since": tomorrow},
                                 headers={"Accept": "text/csv"}, cookies=en))
     assert rows == [CSV_HEADERS]
@@ -266,7 +273,7 @@ def test_real_failures_are_failures(admin: Client) -> None:
 # -- a reversed date range ------------------------------------------------------------------
 
 def test_a_reversed_date_range_is_refused_with_field_messages(history: Client) -> None:
-    today = dt.date.today()
+    today = appliance_today(history)
     yesterday = (today - dt.timedelta(days=1)).isoformat()
     for cookies, lang in ((ZH, "zh_CN"), (EN, "en")):
         res = history.get("/api/v1/operation-log", cookies=cookies,
