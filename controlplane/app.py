@@ -23,6 +23,7 @@ from controlplane.meeting_runner import MeetingRunner
 from controlplane.meetings import Meetings
 from controlplane.oplog import OperationLog
 from controlplane.polling import Poller
+from controlplane.presence import Presence
 from controlplane.rooms import Rooms
 from controlplane.settings import Settings
 from controlplane.store import Documents, History
@@ -50,6 +51,7 @@ class Services:
     meetings: Meetings
     runner: MeetingRunner
     poller: Poller
+    presence: Presence
     started: float = field(default_factory=time.time)
 
     @classmethod
@@ -100,6 +102,8 @@ class Services:
 
         accounts.on_change.append(flush_directory)
         accounts.on_delete.append(drop_registrations)
+        presence = Presence(esl)
+        rooms.device_model_of = presence.model_of
         return cls(
             config=config,
             docs=docs,
@@ -125,6 +129,7 @@ class Services:
                 bound_account=lambda room_id: (rooms.find(room_id) or {}).get(
                     "bound_account", ""),
                 domain=lambda: settings.value("network", "domain")),
+            presence=presence,
         )
 
     def watch_directory_cache(self) -> None:

@@ -66,6 +66,7 @@ def serve(config: Config) -> None:
     services.watch_directory_cache()
     services.runner.start()
     services.poller.start()  # C3: rotates who is on screen where members exceed the layout
+    services.presence.start()  # S2: who is online, from FreeSWITCH's registrations
     app = create_app(config, services)
     from controlplane.web.api_freeswitch import fast_path, fast_routes
     from controlplane.web.gateway_listener import GatewayListener

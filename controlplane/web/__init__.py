@@ -16,6 +16,7 @@ def install(app: Bottle, services: Services) -> None:
         api_license,
         api_meetings,
         api_oplog,
+        api_presence,
         api_rooms,
         api_session,
         api_settings,
@@ -30,6 +31,6 @@ def install(app: Bottle, services: Services) -> None:
     plugins.install(app, services)
     for module in (api_status, api_setup, api_session, api_admin, api_settings, api_oplog,
                    api_license, api_accounts, api_account_import, api_rooms, api_meetings,
-                   api_freeswitch,
+                   api_freeswitch, api_presence,
                    openapi, pages, static):
         module.routes(app, services)

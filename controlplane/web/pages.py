@@ -94,6 +94,7 @@ def routes(app: Bottle, services: Services) -> None:
     page("/settings/smtp", "smtp.html")
     page("/settings/syslog", "syslog.html")
     page("/logs/operation", "oplog.html")
+    page("/status/online-users", "online.html")
     page("/accounts", "accounts.html")
     page("/rooms", "rooms.html")
     page("/meetings", "meetings.html", zones)

@@ -19,7 +19,8 @@
 //     onError: (err) => {},                  // a refused load (default: a toast)
 //     T: {empty: "No ..."},
 //   });
-//   list.load(); list.selected (Map key -> item); list.state; list.forget(keys)
+//   list.load(); list.selected (Map key -> item); list.state; list.forget(keys);
+//   list.every(5) (a live page: reload the data every 5 s)
 "use strict";
 (() => {
   const V = window.VCBOX || { i18n: {} };
@@ -127,12 +128,14 @@
       }
     }
 
-    async function load() {
+    // background: a refresh of a live page (not the administrator's doing: it does not
+    // keep the session from idling out).
+    async function load(background = false) {
       const mine = ++seq;
       const query = new URLSearchParams(Object.entries(state).filter(([, v]) => v !== "" && v !== undefined));
       let page;
       try {
-        page = await api("GET", `${opts.url}?${query}`);
+        page = await api("GET", `${opts.url}?${query}`, null, { background: background === true });
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
         if (mine === seq) onError(err);
@@ -219,7 +222,13 @@
     // After a batch action: forget what is gone, then load.
     function forget(keys) { for (const k of keys) selected.delete(k); syncSelection(); }
 
-    return { load, state, selected, forget };
+    // A live page: its data again every `seconds`, the page itself stays (STYLE.md).
+    function every(seconds) {
+      const tick = () => { if (!document.hidden) load(true); };
+      return setInterval(tick, seconds * 1000);
+    }
+
+    return { load, state, selected, forget, every };
   }
 
   Object.assign(window.vcbox, { listPage, cell, iconButton, badge, pager });

@@ -1,0 +1,239 @@
+"""Who is online, on which devices (SPEC S2): the registrations of FreeSWITCH's internal
+profile.
+
+Followed from its `sofia::register`, `sofia::unregister` and `sofia::expire` events, and
+read whole (`sofia status profile internal reg`) at start and on every new ESL link, so
+that nothing is missed while the control plane or the link was down. A registration whose
+time is up counts as gone at once (FreeSWITCH itself sweeps expired registrations only
+every half minute or so, and then sends the expire event).
+
+A device is a registration (FreeSWITCH's call-id of the REGISTER): one account may have
+several. The model and software version come from the User-Agent of the terminal models
+of the admin guide; anything else is shown as sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from controlplane.drivers.esl import CONNECTED, Esl, EslError, EslEvent
+
+logger = logging.getLogger(__name__)
+
+PROFILE = "internal"
+EVENTS = ("sofia::register", "sofia::unregister", "sofia::expire")
+
+# The guide's terminal models, as their User-Agent names them ("Yealink VC400 63.345.0.40",
+# "Yealink SIP-VP-T49G 51.80.0.100", "Yealink VC Desktop 1.28.0.22").
+_MODELS = (
+    ("VC400", re.compile(r"\bVC\s*400\b", re.I)),
+    ("VC120", re.compile(r"\bVC\s*120\b", re.I)),
+    ("VC110", re.compile(r"\bVC\s*110\b", re.I)),
+    ("VC Desktop", re.compile(r"\bVC[\s_-]*Desktop\b", re.I)),
+    ("VP-T49", re.compile(r"\bVP-?T49G?\b", re.I)),
+)
+_VERSION = re.compile(r"\b(\d+(?:\.\d+){1,4})\b")
+_EXPSECS = re.compile(r"EXPSECS\((-?\d+)\)")
+_TRANSPORT = re.compile(r"\((UDP|TCP|TLS|WSS?)\)", re.I)
+
+
+def device_of(user_agent: str) -> tuple[str, str]:
+    """(model, software version) from a User-Agent: a model of the guide with the version
+    that follows it; otherwise the User-Agent as sent and no version."""
+    ua = (user_agent or "").strip()
+    for model, pattern in _MODELS:
+        found = pattern.search(ua)
+        if found:
+            version = _VERSION.search(ua, found.end())
+            return model, version.group(1) if version else ""
+    return ua, ""
+
+
+@dataclass(frozen=True)
+class Device:
+    call_id: str
+    account: str
+    realm: str
+    user_agent: str
+    ip: str
+    port: str
+    transport: str
+    expires_at: float
+    registered_at: float
+
+    @property
+    def model(self) -> str:
+        return device_of(self.user_agent)[0]
+
+    @property
+    def version(self) -> str:
+        return device_of(self.user_agent)[1]
+
+    def public(self) -> dict[str, Any]:
+        return {"model": self.model, "version": self.version, "user_agent": self.user_agent,
+                "ip": self.ip, "port": self.port, "transport": self.transport,
+                "registered": self.registered_at, "expires": self.expires_at}
+
+
+def _transport(contact: str, status: str = "") -> str:
+    found = _TRANSPORT.search(status)
+    if found:
+        return found.group(1).upper()
+    found = re.search(r"transport=(\w+)", contact or "", re.I)
+    return found.group(1).upper() if found else "UDP"
+
+
+def from_event(event: EslEvent, now: float) -> Device | None:
+    """The device a sofia::register event says registered (None when it names none)."""
+    call_id = event.get("call-id") or ""
+    account = event.get("from-user") or event.get("username") or ""
+    if not call_id or not account:
+        return None
+    try:
+        expires = float(event.get("expires") or 0)
+    except ValueError:
+        expires = 0.0
+    return Device(call_id=call_id, account=account, realm=event.get("from-host") or "",
+                  user_agent=event.get("user-agent") or "",
+                  ip=event.get("network-ip") or "", port=event.get("network-port") or "",
+                  transport=_transport(event.get("contact") or ""),
+                  expires_at=now + expires, registered_at=now)
+
+
+def parse_registrations(text: str, now: float) -> list[Device]:
+    """The devices of `sofia status profile <p> reg` (FreeSWITCH's own table): a block of
+    "Key: value" lines a registration. The plain listing, not xmlstatus: FreeSWITCH puts
+    the User-Agent into that XML unescaped, so one terminal's "&" would spoil it all."""
+    devices = []
+    for block in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip() and key.strip() not in fields:
+                fields[key.strip()] = value.strip()
+        user, _, realm = fields.get("User", "").partition("@")
+        call_id = fields.get("Call-ID", "")
+        if not call_id or not user:
+            continue
+        status = fields.get("Status", "")
+        secs = _EXPSECS.search(status)
+        devices.append(Device(
+            call_id=call_id, account=user, realm=realm, user_agent=fields.get("Agent", ""),
+            ip=fields.get("IP", ""), port=fields.get("Port", ""),
+            transport=_transport(fields.get("Contact", ""), status),
+            expires_at=now + (int(secs.group(1)) if secs else 0), registered_at=now))
+    return devices
+
+
+class Presence:
+    """The devices registered now, kept from FreeSWITCH's events.
+
+        presence = Presence(esl); presence.start()
+        presence.devices()          # [Device], the expired ones left out
+        presence.by_account()       # {account: [Device]}
+    on_change(account) is called after a device of the account came or went.
+    """
+
+    def __init__(self, esl: Esl, profile: str = PROFILE,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.esl, self.profile, self.clock = esl, profile, clock
+        self._lock = threading.Lock()
+        self._devices: dict[str, Device] = {}
+        self._synced = False
+        self._started = False
+        self.on_change: list[Callable[[str], None]] = []
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            for name in EVENTS:
+                self.esl.on_event(name, self._on_event)
+            self.esl.on_event(CONNECTED, lambda _event: self._refresh_quietly())
+        self.esl.subscribe(EVENTS)
+        self._refresh_quietly()
+
+    def _refresh_quietly(self) -> None:
+        with contextlib.suppress(EslError):
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Read every registration from FreeSWITCH (start, a new ESL link)."""
+        text = self.esl.api(f"sofia status profile {self.profile} reg")
+        devices = parse_registrations(text, self.clock())
+        with self._lock:
+            before = self._devices
+            # A device seen before keeps the time it registered.
+            self._devices = {d.call_id: replace(d, registered_at=before[d.call_id].registered_at)
+                             if d.call_id in before else d for d in devices}
+            self._synced = True
+            changed = {d.account for d in before.values()} ^ {
+                d.account for d in self._devices.values()}
+        self._notify(changed)
+
+    def _on_event(self, event: EslEvent) -> None:
+        if (event.get("profile-name") or self.profile) != self.profile:
+            return
+        name = event.name
+        now = self.clock()
+        with self._lock:
+            if name == "sofia::register":
+                device = from_event(event, now)
+                if device is None:
+                    return
+                old = self._devices.get(device.call_id)
+                if old is not None:
+                    device = replace(device, registered_at=old.registered_at)
+                self._devices[device.call_id] = device
+                account = device.account
+            else:
+                call_id = event.get("call-id") or ""
+                gone = self._devices.pop(call_id, None) if call_id else None
+                if gone is None:
+                    # An un-REGISTER in a dialog of its own (another call-id): FreeSWITCH
+                    # removed the account's registration from that address.
+                    account = event.get("from-user") or event.get("user") or ""
+                    where = (event.get("network-ip") or "", event.get("network-port") or "")
+                    for key, d in list(self._devices.items()):
+                        if d.account == account and (d.ip, d.port) == where:
+                            del self._devices[key]
+                else:
+                    account = gone.account
+        self._notify({account})
+
+    def _notify(self, accounts: set[str]) -> None:
+        for account in accounts:
+            for callback in self.on_change:
+                try:
+                    callback(account)
+                except Exception:  # a listener's failure is not the event's
+                    logger.exception("presence listener failed")
+
+    @property
+    def synced(self) -> bool:
+        """Whether the registrations have been read from FreeSWITCH at least once."""
+        return self._synced
+
+    def devices(self) -> list[Device]:
+        now = self.clock()
+        with self._lock:
+            for key in [k for k, d in self._devices.items() if d.expires_at <= now]:
+                del self._devices[key]
+            return sorted(self._devices.values(), key=lambda d: (d.account, d.registered_at))
+
+    def by_account(self) -> dict[str, list[Device]]:
+        out: dict[str, list[Device]] = {}
+        for device in self.devices():
+            out.setdefault(device.account, []).append(device)
+        return out
+
+    def model_of(self, account: str) -> str:
+        """The model of the account's first device (the rooms page's device model)."""
+        devices = self.by_account().get(account)
+        return devices[0].model if devices else ""
