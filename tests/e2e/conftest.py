@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from tests.conftest import Server
 
 CHROMIUM = Path(os.environ.get("VCBOX_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -48,3 +51,19 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 def shots() -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     return SHOTS
+
+
+@contextmanager
+def signed_in_page(server: Server, context: BrowserContext) -> Iterator[Page]:
+    """A 1440x900 page of context with the administrator's session (logged in through
+    the API); JavaScript errors on it fail the test when it ends."""
+    client = server.client()
+    assert client.login().status_code == 200
+    context.add_cookies([{"name": c.name, "value": c.value or "", "url": server.url}
+                         for c in client.cookies])
+    page = context.new_page()
+    page.set_viewport_size({"width": 1440, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    assert not errors, f"JavaScript errors on the page: {errors}"

@@ -21,6 +21,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.conftest import Client, Server
+from tests.e2e.conftest import signed_in_page
 from tests.license_keys import licensed_server
 
 # Words that must never reach an administrator: internal keys, paths, errnos, service
@@ -69,16 +70,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def page(server: Server, context: BrowserContext) -> Iterator[Page]:
-    browser = server.client()
-    assert browser.login().status_code == 200
-    context.add_cookies([{"name": c.name, "value": c.value or "", "url": server.url}
-                         for c in browser.cookies])
-    page = context.new_page()
-    page.set_viewport_size({"width": 1440, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    with signed_in_page(server, context) as page:
+        yield page
 
 
 def menu(page: Page) -> list[str]:

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from controlplane.i18n import translate
+from tests.e2e.conftest import signed_in_page
 from tests.integration.test_presence_real import DESKTOP, T49, VC400, Box, device, register
 from tests.integration.test_presence_real import box as presence_box
 
@@ -26,20 +27,13 @@ def t(msgid: str, **values: Any) -> str:
 
 
 @pytest.fixture
-def page(box: Box, context: BrowserContext) -> Iterator[Any]:
-    browser = box.server.client()
-    assert browser.login().status_code == 200
-    context.add_cookies([{"name": c.name, "value": c.value or "", "url": box.server.url}
-                         for c in browser.cookies])
-    page = context.new_page()
-    page.set_viewport_size({"width": 1440, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    assert not errors, errors
+def page(box: Box, context: BrowserContext) -> Iterator[Page]:
+    with signed_in_page(box.server, context) as page:
+        yield page
 
 
-def test_the_page_follows_registrations_without_a_reload(page, box: Box, shots: Path) -> None:
+def test_the_page_follows_registrations_without_a_reload(page: Page, box: Box,
+                                                        shots: Path) -> None:
     page.goto(box.server.url + "/status/online-users")
     expect(page.locator("main h1")).to_have_text(t("Online users"))
     expect(page.locator("#online-rows")).to_contain_text(t("No one is online."))
