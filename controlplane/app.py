@@ -18,6 +18,7 @@ from controlplane.config import Config
 from controlplane.drivers import freeswitch
 from controlplane.drivers.esl import CONNECTED, Esl, EslError
 from controlplane.license import Licenses
+from controlplane.live_meetings import LiveMeetings
 from controlplane.mail import Mailer
 from controlplane.meeting_runner import MeetingRunner
 from controlplane.meetings import Meetings
@@ -52,6 +53,7 @@ class Services:
     runner: MeetingRunner
     poller: Poller
     presence: Presence
+    live_meetings: LiveMeetings
     started: float = field(default_factory=time.time)
 
     @classmethod
@@ -130,6 +132,10 @@ class Services:
                     "bound_account", ""),
                 domain=lambda: settings.value("network", "domain")),
             presence=presence,
+            live_meetings=LiveMeetings(
+                esl, meetings, name_of=lambda a: getattr(accounts.find(a), "name", ""),
+                model_of=presence.model_of,
+                domain=lambda: settings.value("network", "domain")),
         )
 
     def watch_directory_cache(self) -> None:

@@ -30,17 +30,19 @@ CALL_OUT_CHECK_S = 5.0
 _UNSAFE = re.compile(r"[^\w .@-]", re.UNICODE)
 
 
-def originate_command(meeting: Mapping[str, Any], account: str, domain: str) -> str:
-    """bgapi originate of one room's account into the meeting's conference."""
+def originate_command(meeting: Mapping[str, Any], account: str, domain: str,
+                      why: str = "room") -> str:
+    """bgapi originate of an account (a room's, or one invited from the live meetings
+    page: why) into the meeting's conference."""
     name = _UNSAFE.sub("", meeting["subject"])[:64] or meeting["id"]
     profile = PROFILES.get(meeting.get("layout", "equal"), "default")
     variables = ",".join([
         f"origination_caller_id_number={meeting['id']}",
         f"origination_caller_id_name='{name}'",
         f"vcbox_meeting={meeting['id']}",
-        "vcbox_call_out=room",
+        f"vcbox_call_out={why}",
         "originate_timeout=60",
-        # the room counts as a call (L4), as every participant who dials in
+        # the call counts (L4), as every participant who dials in
         f"execute_on_answer='limit {LIMIT} -1'",
     ])
     target = f"{meeting['id']}@{profile}"

@@ -56,6 +56,13 @@ ACTIONS: dict[str, str] = {
     "create_meeting": N_("Create meeting"),
     "update_meeting": N_("Edit meeting"),
     "delete_meetings": N_("Delete meetings"),
+    "mute_member": N_("Mute a participant"),
+    "unmute_member": N_("Unmute a participant"),
+    "kick_member": N_("Remove a participant"),
+    "lock_meeting": N_("Lock a meeting"),
+    "unlock_meeting": N_("Unlock a meeting"),
+    "end_meeting": N_("End a meeting"),
+    "invite_to_meeting": N_("Invite to a meeting"),
 }
 
 SUCCESS = "success"

@@ -14,6 +14,7 @@ def install(app: Bottle, services: Services) -> None:
         api_admin,
         api_freeswitch,
         api_license,
+        api_live_meetings,
         api_meetings,
         api_oplog,
         api_presence,
@@ -31,6 +32,6 @@ def install(app: Bottle, services: Services) -> None:
     plugins.install(app, services)
     for module in (api_status, api_setup, api_session, api_admin, api_settings, api_oplog,
                    api_license, api_accounts, api_account_import, api_rooms, api_meetings,
-                   api_freeswitch, api_presence,
+                   api_freeswitch, api_presence, api_live_meetings,
                    openapi, pages, static):
         module.routes(app, services)

@@ -224,6 +224,101 @@ def test_the_dashboard_counts_what_the_running_freeswitch_has(box: Box) -> None:
              what="no meeting, no call")
 
 
+def live(box: Box, **params: str) -> dict[str, dict[str, Any]]:
+    res = box.admin.get("/api/v1/meetings/live", params=params)
+    assert res.status_code == 200, res.text
+    return {item["id"]: item for item in res.json()["items"]}
+
+
+def member_ids(box: Box, conference: str) -> dict[str, str]:
+    """account -> FreeSWITCH's member id, from `conference <id> list`."""
+    return {fields[4]: fields[0] for fields in listing(box, conference)}
+
+
+def speaking(box: Box, conference: str) -> dict[str, bool]:
+    """account -> whether FreeSWITCH lets the member speak (the "speak" flag)."""
+    flags = parse_list(box.esl.api(f"conference {conference} list"))
+    return {account: "speak" in flags[int(member)]
+            for account, member in member_ids(box, conference).items()}
+
+
+def locked(box: Box, conference: str) -> bool:
+    """FreeSWITCH's own word (`conference json_list`) on whether the conference is locked."""
+    confs = json.loads(box.esl.api("conference json_list"))
+    return any(c["conference_name"] == conference and c["locked"] for c in confs)
+
+
+def moderate(box: Box, path: str, **doc: Any) -> None:
+    res = box.admin.post(f"/api/v1/meetings/live/{path}", json=doc)
+    assert res.status_code == 200, res.text
+
+
+def test_live_meetings_follow_freeswitch_and_moderation_takes_effect(box: Box) -> None:
+    """S3: a meeting with joins and leaves appears, changes and ends on the live meetings
+    API; mute, unmute, lock, unlock, invite, remove and end are done by FreeSWITCH (seen
+    over ESL) and each is in the operation log."""
+    room = meeting(box, subject="Moderated 周会", organizer="3001")
+    invitee = terminal(box, "3005", "invitee")
+    done = invitee.register()
+    assert done.returncode == 0, outcome(done, invitee, "register-200")
+    answering = invitee.answer()
+    try:
+        with calling(box, "3001", room["id"], talk_ms=60000), \
+                calling(box, "3002", room["id"], talk_ms=60000):
+            wait_for(lambda: room["id"] in live(box) and len(
+                live(box)[room["id"]]["members"]) == 2, what="the meeting with two members")
+            item = live(box)[room["id"]]
+            assert (item["kind"], item["subject"], item["organizer"], item["locked"]) == (
+                "vmr", "Moderated 周会", "3001", False)
+            assert item["organizer_name"] == "User 3001"
+            assert sorted(m["account"] for m in item["members"]) == ["3001", "3002"]
+            assert all(not m["muted"] for m in item["members"])
+            # Search by subject, organizer, type and ID.
+            for needle in ("周会", "3001", "vmr", room["id"][-4:]):
+                assert room["id"] in live(box, search=needle), needle
+            assert room["id"] not in live(box, search="nothing like it")
+
+            ids = member_ids(box, room["id"])
+            moderate(box, f"{room['id']}/members/{ids['3002']}/mute")
+            wait_for(lambda: speaking(box, room["id"]) == {"3001": True, "3002": False},
+                     what="3002 muted in FreeSWITCH")
+            assert {m["account"]: m["muted"] for m in live(box)[room["id"]]["members"]} == {
+                "3001": False, "3002": True}
+            moderate(box, f"{room['id']}/members/all/unmute")
+            wait_for(lambda: all(speaking(box, room["id"]).values()), what="all unmuted")
+            moderate(box, f"{room['id']}/lock")
+            wait_for(lambda: locked(box, room["id"]), what="locked in FreeSWITCH")
+            assert live(box)[room["id"]]["locked"] is True
+            moderate(box, f"{room['id']}/unlock")
+            assert not locked(box, room["id"]) and live(box)[room["id"]]["locked"] is False
+
+            moderate(box, f"{room['id']}/invite", account="3005")
+            wait_for(lambda: "3005" in [m["account"] for m in live(box).get(
+                room["id"], {"members": []})["members"]] or None,
+                timeout=20, what="the invited account joined")
+            moderate(box, f"{room['id']}/members/{member_ids(box, room['id'])['3002']}/kick")
+            wait_for(lambda: members(box, room["id"]) == ["3001", "3005"], what="3002 removed")
+            missing = box.admin.post(f"/api/v1/meetings/live/{room['id']}/members/9999/mute")
+            assert missing.status_code == 404, missing.text
+            moderate(box, f"{room['id']}/end")
+            wait_for(lambda: room["id"] not in live(box), what="the meeting ended")
+            assert not members(box, room["id"])
+    finally:
+        if answering.poll() is None:
+            answering.kill()
+        answering.communicate()
+    log = box.admin.get("/api/v1/operation-log", params={"limit": 12}).json()["items"]
+    done_actions = [(e["action"], e["result"]) for e in log
+                    if e["target"].startswith(room["id"])]
+    assert done_actions[:8] == [
+        ("end_meeting", "success"), ("mute_member", "failure"),  # no member 9999
+        ("kick_member", "success"), ("invite_to_meeting", "success"),
+        ("unlock_meeting", "success"), ("lock_meeting", "success"),
+        ("unmute_member", "success"), ("mute_member", "success")], done_actions
+    gone = box.admin.post(f"/api/v1/meetings/live/{room['id']}/lock")
+    assert gone.status_code == 404, gone.text
+
+
 def test_a_password_is_prompted_unless_dialled_with_the_id(box: Box) -> None:
     room = meeting(box, subject="Locked", password="4321")
     with calling(box, "3001", f"{room['id']}**4321"):
