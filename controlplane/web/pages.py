@@ -95,6 +95,7 @@ def routes(app: Bottle, services: Services) -> None:
     page("/settings/syslog", "syslog.html")
     page("/logs/operation", "oplog.html")
     page("/status/online-users", "online.html")
+    page("/status/meetings", "live.html")
     page("/accounts", "accounts.html")
     page("/rooms", "rooms.html")
     page("/meetings", "meetings.html", zones)
