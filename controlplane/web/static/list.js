@@ -16,7 +16,7 @@
 //     selectable: (item) => true,            // may it be ticked (batch actions)?
 //     batch: [button, ...],                  // enabled while something is selected
 //     order: "name", direction: "asc",       // the first sort (th[data-sort] change it)
-//     onError: (err) => {},                  // a refused load (default: a toast)
+//     onError: (err) => {},                  // a refused load (default: a row saying why)
 //     T: {empty: "No ..."},
 //   });
 //   list.load(); list.selected (Map key -> item); list.state; list.forget(keys);
@@ -68,7 +68,7 @@
   }
 
   function listPage(opts) {
-    const { api, ApiError, toast } = window.vcbox;
+    const { api, ApiError } = window.vcbox;
     const el = (part) => document.getElementById(`${opts.list}-${part}`);
     const state = { kind: opts.kind || "", search: "", order: opts.order || "", direction: opts.direction || "",
       offset: 0, limit: opts.limit || 20 };
@@ -76,7 +76,18 @@
     const selected = new Map(); // key -> item, across pages
     const selectable = opts.selectable || (() => true);
     const T = opts.T || {};
-    const onError = opts.onError || ((err) => toast(err.message, "danger"));
+    // A list that cannot load says so in its own table (a live page's refreshes would
+    // stack up toasts), until a load succeeds.
+    const onError = opts.onError || ((err) => {
+      const tr = document.createElement("tr"), td = cell(err.message);
+      td.colSpan = el("table").querySelectorAll("thead th:not(.d-none)").length;
+      td.className = "text-center text-danger py-4";
+      tr.dataset.role = "error"; td.setAttribute("role", "alert");
+      tr.append(td);
+      el("rows").replaceChildren(tr);
+      el("count").textContent = "";
+      el("pages").replaceChildren();
+    });
     const all = el("all");
     let shown = [];
     let seq = 0; // the answer of the latest load wins
