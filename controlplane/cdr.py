@@ -162,6 +162,45 @@ class CdrInbox:
                 self._db = None
 
 
+SPILL_DIR = "var/log/freeswitch/json_cdr"  # under ROOT: json_cdr.conf.xml's err-log-dir
+SPILL_SETTLE_S = 2.0    # a file younger than this may still be being written
+BAD_AFTER_S = 60.0      # a file that still does not read as a record then is set aside
+REPLAY_EVERY_S = 30.0
+
+
+def replay(inbox: CdrInbox, folder: Path, now: float | None = None) -> tuple[int, int]:
+    """Take in the records FreeSWITCH could not post (mod_json_cdr's err-log-dir files,
+    `[a_]<uuid>.cdr.json`), exactly once: each file goes only after the transaction that
+    holds its record is on disk, and a record already kept (posted before, or a replay
+    cut short) is not kept again. A file that is not a whole record yet is left for the
+    next round; one that stays unreadable moves to `bad/` for the administrator.
+    (records new, records already there)."""
+    if not folder.is_dir():
+        return 0, 0
+    now = time.time() if now is None else now
+    files = []
+    for path in sorted(folder.glob("*.cdr.json")):
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age >= SPILL_SETTLE_S:
+            files.append((path, age))
+    new = again = 0
+    for start in range(0, len(files), MAX_BATCH):
+        batch = files[start:start + MAX_BATCH]
+        outcomes = inbox.put_many([path.read_bytes() for path, _ in batch])
+        for (path, age), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BadRecord):
+                if age >= BAD_AFTER_S:
+                    (folder / "bad").mkdir(exist_ok=True)
+                    path.replace(folder / "bad" / path.name)
+                continue
+            new, again = (new + 1, again) if outcome[1] else (new, again + 1)
+            path.unlink(missing_ok=True)
+    return new, again
+
+
 class CdrBatcher:
     """Group commit for the records posted to the control plane (under gevent): one
     writer greenlet hands every record waiting to one transaction in gevent's thread pool

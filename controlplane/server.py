@@ -41,6 +41,26 @@ def follow_lan_address(services: Any) -> None:
             log.exception("following the LAN address failed")
 
 
+def replay_spilled_cdrs(services: Any) -> None:
+    """K1: the call records FreeSWITCH spilled while the control plane was away, taken in
+    now and then every REPLAY_EVERY_S (in the thread pool: it reads and fsyncs)."""
+    import gevent
+
+    from controlplane import cdr
+
+    folder = services.config.root / cdr.SPILL_DIR
+    while True:
+        try:
+            new, again = gevent.get_hub().threadpool.apply(cdr.replay,
+                                                            (services.cdrs, folder))
+            if new or again:
+                log.info("call records replayed from %s: %d new, %d already kept", folder,
+                         new, again)
+        except Exception:
+            log.exception("replaying the spilled call records failed")
+        gevent.sleep(cdr.REPLAY_EVERY_S)
+
+
 def serve(config: Config) -> None:
     from gevent import monkey
 
@@ -87,6 +107,7 @@ def serve(config: Config) -> None:
 
     if config.media_ip == LAN_MEDIA_IP:
         gevent.spawn(follow_lan_address, services)
+    gevent.spawn(replay_spilled_cdrs, services)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

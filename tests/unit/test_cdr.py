@@ -5,12 +5,14 @@ transaction."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
 import gevent
 import pytest
 
+from controlplane import cdr
 from controlplane.cdr import MAX_RECORD_BYTES, BadRecord, CdrBatcher, CdrInbox
 
 UUID = "69aa1c98-7ae5-4c8f-8d98-b736d531ba80"
@@ -115,3 +117,34 @@ def test_a_reader_never_trips_over_a_database_being_made(tmp_path: Path) -> None
     sqlite3.connect(tmp_path / "calls.sqlite3").close()
     assert CdrInbox(tmp_path).uuids() == []
     assert CdrInbox(tmp_path).get(UUID) is None
+
+
+def test_the_spill_folder_is_taken_in_once_leaving_what_is_still_being_written(
+        tmp_path: Path) -> None:
+    """mod_json_cdr's err-log-dir (real FreeSWITCH spilling: test_cdr_spill_real.py): a
+    whole record goes in and its file goes; one half written stays for the next round,
+    and is set aside in bad/ once it is a minute old and still no record."""
+    inbox = CdrInbox(tmp_path)
+    folder = tmp_path / "spill"
+    folder.mkdir()
+    (folder / "a_one.cdr.json").write_bytes(record(1))
+    (folder / "two.cdr.json").write_bytes(record(2))
+    half = folder / "three.cdr.json"
+    half.write_bytes(record(3)[:20])
+    young = folder / "four.cdr.json"
+    young.write_bytes(record(4))
+    now = young.stat().st_mtime
+    for path in (folder / "a_one.cdr.json", folder / "two.cdr.json", half):
+        os.utime(path, (now - 5, now - 5))
+    assert cdr.replay(inbox, folder, now=now) == (2, 0)
+    assert sorted(p.name for p in folder.iterdir()) == ["four.cdr.json", "three.cdr.json"]
+    # The same record again (a replay cut short before its delete): kept once.
+    (folder / "two.cdr.json").write_bytes(record(2))
+    os.utime(folder / "two.cdr.json", (now - 5, now - 5))
+    assert cdr.replay(inbox, folder, now=now + 3) == (1, 1)  # four, and two again
+    assert len(inbox.uuids()) == 3
+    assert cdr.replay(inbox, folder, now=now + 61) == (0, 0)
+    assert sorted(p.name for p in folder.iterdir()) == ["bad"]
+    assert [p.name for p in (folder / "bad").iterdir()] == ["three.cdr.json"]
+    assert cdr.replay(inbox, tmp_path / "none") == (0, 0)
+    inbox.close()
