@@ -42,6 +42,8 @@ class Config:
     directory_port: int = 0
     # The license public key (PEM); empty: the one shipped in controlplane/data.
     license_pubkey: str = ""
+    # GET /metrics for a scraper elsewhere: its bearer token (empty: loopback only, X3).
+    metrics_token: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -88,6 +90,7 @@ class Config:
             network_confirm_s=_int_env(env, "VCBOX_NETWORK_CONFIRM_S", 120),
             directory_port=_int_env(env, "VCBOX_DIRECTORY_PORT", 8089),
             license_pubkey=env.get("VCBOX_LICENSE_PUBKEY", ""),
+            metrics_token=env.get("VCBOX_METRICS_TOKEN", ""),
         )
 
 

@@ -23,6 +23,8 @@ def install(app: Bottle, services: Services) -> None:
         api_settings,
         api_setup,
         api_status,
+        api_turn,
+        metrics,
         openapi,
         pages,
         plugins,
@@ -32,6 +34,7 @@ def install(app: Bottle, services: Services) -> None:
     plugins.install(app, services)
     for module in (api_status, api_setup, api_session, api_admin, api_settings, api_oplog,
                    api_license, api_accounts, api_account_import, api_rooms, api_meetings,
-                   api_freeswitch, api_presence, api_live_meetings,
+                   api_freeswitch, api_presence, api_live_meetings, api_turn,
+                   metrics,
                    openapi, pages, static):
         module.routes(app, services)

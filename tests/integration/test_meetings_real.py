@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from controlplane.drivers.esl import Esl, EslEvent, EslReplyError
 from controlplane.drivers.processes import freeswitch_esl
@@ -273,6 +274,11 @@ def test_live_meetings_follow_freeswitch_and_moderation_takes_effect(box: Box) -
             assert item["organizer_name"] == "User 3001"
             assert sorted(m["account"] for m in item["members"]) == ["3001", "3002"]
             assert all(not m["muted"] for m in item["members"])
+            # The same figures for Prometheus (X3), read from FreeSWITCH at the scrape.
+            scraped = requests.get(box.server.url + "/metrics", timeout=10).text
+            assert 'vcbox_live_meetings{kind="vmr"} 1.0' in scraped, scraped
+            assert "vcbox_meeting_members 2.0" in scraped
+            assert "vcbox_esl_connected 1.0" in scraped
             # Search by subject, organizer, type and ID.
             for needle in ("周会", "3001", "vmr", room["id"][-4:]):
                 assert room["id"] in live(box, search=needle), needle

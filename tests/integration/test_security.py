@@ -26,6 +26,7 @@ PUBLIC = frozenset({
     ("GET", "/forgot"),
     ("GET", "/reset/<token>"),
     ("GET", "/favicon.ico"),                         # browsers ask before any login
+    ("GET", "/metrics"),                             # its own check: this host or a token
 })
 PUBLIC_PREFIXES = ("/static/",)
 # Public only before the administrator exists (the wizard): refused afterwards.
