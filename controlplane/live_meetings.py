@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from controlplane import rules
+from controlplane.drivers.esl import EslReplyError
 from controlplane.errors import Conflict, NotFound, ValidationError
 from controlplane.i18n import N_
 from controlplane.meeting_runner import originate_command
@@ -88,7 +89,8 @@ class LiveMeetings:
         run_s = int(conf.get("run_time") or 0)
         members = [self._member(m) for m in conf.get("members") or []
                    if m.get("type") == "caller"]
-        return {"id": name, "kind": stored.get("kind", "vmr" if stored else "instant"),
+        # A conference the store does not know (begun elsewhere) counts as instant.
+        return {"id": name, "kind": stored.get("kind", "instant"),
                 "subject": stored.get("subject", ""), "organizer": stored.get("organizer", ""),
                 "organizer_name": self.name_of(stored.get("organizer", "")),
                 "start": now - run_s, "duration_s": run_s,
@@ -128,8 +130,6 @@ class LiveMeetings:
         return items
 
     def _api(self, command: str) -> str:
-        from controlplane.drivers.esl import EslReplyError
-
         try:
             return self.esl.api(command)
         except EslReplyError:  # -ERR No active conferences.

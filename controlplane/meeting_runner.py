@@ -58,15 +58,16 @@ class MeetingRunner:
         self.meetings, self.esl = meetings, esl
         self.bound_account, self.domain = bound_account, domain
         self.interval_s = interval_s
-        self._called: set[tuple[str, str]] = set()   # (meeting id, start)
+        self._called: set[tuple[str, str, str]] = set()   # (meeting id, start, room)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.esl.on_event("conference::maintenance", self.on_conference_event)
         self.esl.subscribe("conference::maintenance")
-        self._called = {(m["id"], m["start"])
-                        for m in self.meetings.running_with_rooms(self.meetings.now())}
+        self._called = {(m["id"], m["start"], room)
+                        for m in self.meetings.running_with_rooms(self.meetings.now())
+                        for room in m["rooms"]}
         self._thread = threading.Thread(target=self._loop, name="meeting-runner",
                                         daemon=True)
         self._thread.start()
@@ -88,15 +89,16 @@ class MeetingRunner:
                 log.exception("meeting call-out check failed")
 
     def tick(self, now: dt.datetime | None = None) -> list[str]:
-        """Call the rooms of meetings under way that were not called yet; the commands."""
+        """Call the rooms of meetings under way that were not called yet; the commands.
+        A room whose call could not be sent (the ESL link down) is tried again next time."""
         now = now or self.meetings.now()
         sent: list[str] = []
         for meeting in self.meetings.running_with_rooms(now):
-            key = (meeting["id"], meeting["start"])
-            if key in self._called:
-                continue
-            self._called.add(key)
             for room_id in meeting["rooms"]:
+                key = (meeting["id"], meeting["start"], room_id)
+                if key in self._called:
+                    continue
+                self._called.add(key)
                 account = self.bound_account(room_id)
                 if not account:
                     log.warning("meeting %s: room %s has no bound account", meeting["id"],
@@ -107,6 +109,7 @@ class MeetingRunner:
                     self.esl.bgapi(command)
                     sent.append(command)
                 except EslError as exc:
+                    self._called.discard(key)
                     log.warning("meeting %s: calling room %s failed: %s", meeting["id"],
                                 room_id, exc)
         return sent

@@ -148,6 +148,9 @@ class Presence:
         self._devices: dict[str, Device] = {}
         self._synced = False
         self._started = False
+        # Bumped on every change of the devices; model_of's index is good for one version.
+        self._version = 0
+        self._models: tuple[int, float, dict[str, str]] | None = None
         self.on_change: list[Callable[[str], None]] = []
 
     def start(self) -> None:
@@ -173,6 +176,7 @@ class Presence:
             self._devices = {d.call_id: replace(d, registered_at=before[d.call_id].registered_at)
                              if d.call_id in before else d for d in devices}
             self._synced = True
+            self._version += 1
             changed = {d.account for d in before.values()} ^ {
                 d.account for d in self._devices.values()}
         self._notify(changed)
@@ -183,6 +187,7 @@ class Presence:
         name = event.name
         now = self.clock()
         with self._lock:
+            self._version += 1
             if name == "sofia::register":
                 device = from_event(event, now)
                 if device is None:
@@ -234,6 +239,18 @@ class Presence:
         return out
 
     def model_of(self, account: str) -> str:
-        """The model of the account's first device (the rooms page's device model)."""
-        devices = self.by_account().get(account)
-        return devices[0].model if devices else ""
+        """The model of the account's first device (the rooms page's device model). Asked
+        once per room of a rooms list: one index of the devices serves every room until a
+        device comes, goes or runs out."""
+        now = self.clock()
+        with self._lock:
+            cached = self._models
+            if cached is None or cached[0] != self._version or now >= cached[1]:
+                alive = sorted((d for d in self._devices.values() if d.expires_at > now),
+                               key=lambda d: (d.account, d.registered_at))
+                models: dict[str, str] = {}
+                for d in alive:  # as devices() orders them: the first one of each account
+                    models.setdefault(d.account, d.model)
+                first_end = min((d.expires_at for d in alive), default=float("inf"))
+                cached = self._models = (self._version, first_end, models)
+        return cached[2].get(account, "")

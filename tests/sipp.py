@@ -14,6 +14,8 @@ tests/media.py.
 
 from __future__ import annotations
 
+import itertools
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -316,9 +318,31 @@ def offer_sdp(path: Path) -> str | None:
     return None
 
 
+# Local SIP ports handed to terminals that name none. SIPp given no port takes the first
+# free one from 5060 up, so a device's REGISTER and its later answering run could sit on
+# different ports (and the INVITE go to the wrong one) whenever another SIPp run came or
+# went between them: each Terminal keeps one port for all its runs instead.
+_AUTO_PORTS = itertools.cycle(range(5800, 6000))
+
+
+def free_sip_port() -> int:
+    """The next port of the terminals' range that nothing binds now (UDP and TCP)."""
+    for _ in range(300):
+        port = next(_AUTO_PORTS)
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                with socket.socket(socket.AF_INET, kind) as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free SIP port for a test terminal in 5800-5999")
+
+
 @dataclass
 class Terminal:
-    """One SIP device of an account: its SIPp runs share its local SIP and media ports."""
+    """One SIP device of an account: its SIPp runs share its local SIP and media ports
+    (a SIP port is chosen once when none is given)."""
 
     folder: Path
     account: str
@@ -331,6 +355,10 @@ class Terminal:
     # (behind qemu's user network the appliance reaches the host at 10.0.2.2).
     advertise: str = ""
     timeout_s: int = 20   # SIPp's own limit for one run
+
+    def __post_init__(self) -> None:
+        if not self.sip_port:
+            self.sip_port = free_sip_port()
 
     def _files(self, name: str, scenario: str) -> tuple[Path, Path]:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ are never used: the system Chromium (scripts/setup.sh installs it) drives the wa
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,3 +68,11 @@ def signed_in_page(server: Server, context: BrowserContext) -> Iterator[Page]:
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shown(lang: str, msgid: str, **values: object) -> str:
+    """What a page shows for msgid in lang: the catalog's text, the page script's own
+    {name} placeholders filled in."""
+    from controlplane.i18n import translate
+
+    return re.sub(r"\{(\w+)\}", lambda m: str(values[m[1]]), translate(lang, msgid))

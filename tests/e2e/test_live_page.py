@@ -6,7 +6,6 @@ Screenshots: /tmp/vcbox-shots/live-*.png."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,17 +13,17 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from controlplane.i18n import translate
-from tests.e2e.conftest import signed_in_page
-from tests.integration.test_meetings_real import Box, calling, meeting, speaking, wait_for
+from tests.e2e.conftest import shown, signed_in_page
+from tests.integration.test_meetings_real import Box, calling, meeting, speaking
 from tests.integration.test_meetings_real import box as meetings_box
+from tests.waiting import wait_for
 
 LANG = "zh_CN"
 box = meetings_box
 
 
 def t(msgid: str, **values: Any) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: str(values[m[1]]), translate(LANG, msgid))
+    return shown(LANG, msgid, **values)
 
 
 @pytest.fixture

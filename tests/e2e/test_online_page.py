@@ -5,7 +5,6 @@ Screenshots: /tmp/vcbox-shots/online-*.png."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from controlplane.i18n import translate
-from tests.e2e.conftest import signed_in_page
+from tests.e2e.conftest import shown, signed_in_page
 from tests.integration.test_presence_real import DESKTOP, T49, VC400, Box, device, register
 from tests.integration.test_presence_real import box as presence_box
 
@@ -23,7 +21,7 @@ box = presence_box
 
 
 def t(msgid: str, **values: Any) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: str(values[m[1]]), translate(LANG, msgid))
+    return shown(LANG, msgid, **values)
 
 
 @pytest.fixture

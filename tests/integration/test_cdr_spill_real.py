@@ -24,7 +24,8 @@ from controlplane.drivers.esl import EslReplyError
 from controlplane.drivers.processes import LocalProcess, freeswitch_esl
 from controlplane.store import Documents
 from tests.conftest import Server
-from tests.integration.test_live_restart_real import appliance, wait_for
+from tests.integration.test_live_restart_real import appliance
+from tests.waiting import wait_for
 
 CALLS = 1000
 __all__ = ["appliance"]

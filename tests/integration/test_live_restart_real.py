@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +26,12 @@ from tests.conftest import Client, Server, create_admin, make_server
 from tests.freeswitch_ports import assert_ports_free
 from tests.license_keys import activate, make_keys
 from tests.sipp import Terminal, call_scenario, register_scenario
+from tests.waiting import wait_for
 
 DEVICES = (("4201", "Yealink VC400 63.345.0.40", 5321),
            ("4202", "Yealink SIP-VP-T49G 51.80.0.100", 5322),
            ("4203", "Yealink VC Desktop 1.28.0.22", 5323))
 CALLERS = (("4201", 5331), ("4204", 5332))
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out: {what}"
-        time.sleep(0.1)
 
 
 @pytest.fixture

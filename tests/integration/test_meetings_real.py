@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +38,7 @@ from tests.conftest import Client, Server, configured_server
 from tests.freeswitch_ports import assert_ports_free
 from tests.license_keys import LicenseKeys, activate, make_keys
 from tests.sipp import Terminal, answer_sdp, call_scenario, outcome, parse_sdp
+from tests.waiting import wait_for
 
 IVR, MEET_NOW = "90000", "90001"
 
@@ -130,16 +131,6 @@ def calling(box: Box, account: str, number: str, talk_ms: int = 15000
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out: {what}"
-        time.sleep(0.1)
 
 
 def listing(box: Box, conference: str) -> list[list[str]]:

@@ -1,5 +1,8 @@
 """The dashboard's live figures (controlplane.live): read from FreeSWITCH over ESL, and
-absent (None), never zeros, when FreeSWITCH cannot be asked."""
+absent (None), never zeros, when FreeSWITCH cannot be asked. FakeEsl answers with
+FreeSWITCH's words for the unreachable, timed-out and nonsense cases a real one cannot be
+made to give on demand; what a running FreeSWITCH answers is checked in
+tests/integration/test_meetings_real.py::test_the_dashboard_counts_what_the_running_freeswitch_has."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from controlplane.drivers.esl import EslError
 from controlplane.errors import Conflict, ValidationError
 from controlplane.meeting_runner import MeetingRunner, originate_command
 from controlplane.meetings import Meetings, admission
@@ -134,3 +135,32 @@ def test_rooms_are_called_once_when_their_meeting_is_under_way(meetings: Meeting
     assert "origination_caller_id_name='Q1 review x'" in command  # no , { } in variables
     assert runner.tick(dt.datetime(2026, 3, 2, 10, 5)) == []  # once
     assert runner.tick(dt.datetime(2026, 3, 2, 11, 0)) == []  # ended
+
+
+class DownEsl(FakeEsl):
+    """The event socket down for the first `failures` commands (a fault a running
+    FreeSWITCH cannot be made to show between two ticks on demand)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def bgapi(self, command: str) -> str:
+        if self.failures:
+            self.failures -= 1
+            raise EslError("not connected")
+        return super().bgapi(command)
+
+
+def test_a_room_whose_call_could_not_be_sent_is_called_at_the_next_check(
+        meetings: Meetings) -> None:
+    meetings.create(scheduled(rooms=["r1", "r2"]))
+    esl = DownEsl(failures=1)
+    runner = MeetingRunner(meetings, esl, bound_account={"r1": "1001", "r2": "1002"}.get,  # type: ignore[arg-type]
+                           domain=lambda: "vcbox.local")
+    first = runner.tick(dt.datetime(2026, 3, 2, 10, 0))
+    assert len(first) == 1 and "user/1002@" in first[0]   # r1's call failed
+    [again] = runner.tick(dt.datetime(2026, 3, 2, 10, 0, 5))
+    assert "user/1001@" in again
+    assert runner.tick(dt.datetime(2026, 3, 2, 10, 0, 10)) == []
+    assert len(esl.sent) == 2

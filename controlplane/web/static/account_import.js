@@ -16,7 +16,7 @@
     const buttons = [part("confirm"), part("save-send")];
     const modal = () => bootstrap.Modal.getOrCreateInstance(dlg);
     const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-    const fill = (template, values) => template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+    const fill = window.vcbox.fillText;
     const cell = (text) => { const td = document.createElement("td"); td.textContent = text; return td; };
 
     function reset(keepFile) {

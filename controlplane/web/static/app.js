@@ -227,6 +227,12 @@
   document.addEventListener("input", clearFieldError, true);
   document.addEventListener("change", clearFieldError, true);
 
+  // "{n} selected" with {n: 3}: a catalog text with the page's own placeholders filled in
+  // (an unknown one stays as it is).
+  function fillText(text, values) {
+    return text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
+  }
+
   function toast(message, kind = "success") {
     const el = document.createElement("div");
     el.className = `toast align-items-center text-bg-${kind} border-0`;
@@ -257,5 +263,5 @@
     if (em) bindForm(em, { onOk: () => { bootstrap.Modal.getInstance(em.closest(".modal")).hide(); em.reset(); toast(V.i18n.emailChanged); } });
   });
 
-  window.vcbox = { api, ApiError, bindForm, submitForm, formData, fill, flatten, clearErrors, showErrors, confirmDialog, resultDialog, toast };
+  window.vcbox = { api, ApiError, bindForm, submitForm, formData, fill, flatten, clearErrors, showErrors, confirmDialog, resultDialog, toast, fillText };
 })();

@@ -24,7 +24,7 @@
 "use strict";
 (() => {
   const V = window.VCBOX || { i18n: {} };
-  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+  const fill = window.vcbox.fillText;
 
   // A table cell with text (or nodes); "" and null show as an empty cell.
   function cell(...content) {

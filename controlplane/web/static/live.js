@@ -5,7 +5,7 @@
 "use strict";
 (() => {
   const { api, ApiError, listPage, iconButton, badge, cell, confirmDialog, toast } = window.vcbox;
-  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+  const fill = window.vcbox.fillText;
 
   function duration(s) {
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;

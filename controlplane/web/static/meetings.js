@@ -9,7 +9,7 @@
   const DURATIONS = [15, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 1440];
   const SEPARATORS = /[\s,，;；、]+/;
 
-  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
+  const fill = window.vcbox.fillText;
 
   // text with its {placeholders} replaced by nodes (or strings), as a list for append().
   function nodes(text, values) {

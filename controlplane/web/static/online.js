@@ -7,7 +7,7 @@
 
   function onlinePage(T) {
     const $ = (id) => document.getElementById(id);
-    const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+    const fill = window.vcbox.fillText;
     const status = (s) => badge(T[s] || s, s === "in_call" ? "warning" : "success");
     let shownFor = null; // the account whose devices the dialog shows
 
