@@ -17,7 +17,8 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import gevent
 from gevent.event import AsyncResult
 from gevent.monkey import get_original
 
+from controlplane import call_records
 from controlplane.store import history
 
 DATABASE = "calls.sqlite3"  # in the data dir
@@ -80,6 +82,10 @@ class CdrInbox:
         if self._db is None:
             self._db = history.connect(self.path)
             self._db.execute(_SCHEMA)
+            call_records.migrate(self._db)
+            with history.transaction(self._db, "BEGIN IMMEDIATE"):
+                call_records.derive_pending(self._db, (
+                    data for (data,) in self._db.execute("SELECT record FROM cdr")))
             self._adopt_folder(self._db)
         return self._db
 
@@ -98,17 +104,22 @@ class CdrInbox:
     def _insert(db: sqlite3.Connection,
                 items: Sequence[tuple[bytes, float]]) -> list[Outcome]:
         outcomes: list[Outcome] = []
+        legs: list[call_records.Leg] = []
         # committed (the WAL fsynced: synchronous=FULL) when the block ends
         with history.transaction(db, "BEGIN IMMEDIATE"):
             for data, received in items:
                 try:
-                    uuid = record_uuid(parse_record(data))
+                    record = parse_record(data)
+                    uuid = record_uuid(record)
                 except BadRecord as exc:
                     outcomes.append(exc)
                     continue
                 added = db.execute("INSERT OR IGNORE INTO cdr (uuid, received, record) "
                                    "VALUES (?, ?, ?)", (uuid, received, data)).rowcount
                 outcomes.append((uuid, added == 1))
+                if added == 1:
+                    legs += call_records.legs_of(record)
+            call_records.add(db, legs)
         return outcomes
 
     def put_many(self, records: Sequence[bytes]) -> list[Outcome]:
@@ -140,6 +151,17 @@ class CdrInbox:
             if "no such table" in str(exc):  # made this instant, its table not yet
                 return []
             raise
+        finally:
+            db.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection for the call records (controlplane.call_records)."""
+        with self._lock:
+            self._writer()  # the tables exist
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        try:
+            yield db
         finally:
             db.close()
 

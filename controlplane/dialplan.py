@@ -73,6 +73,7 @@ class Site:
     licensed_calls: Callable[[], int] = lambda: 0   # 0: no valid license
     now: Callable[[], dt.datetime] = dt.datetime.now
     start_instant: Callable[[str], Mapping[str, Any]] | None = None
+    account_name: Callable[[str], str] = lambda _account: ""
 
 
 def _document(context: str, name: str, destination: str, actions: Actions) -> str:
@@ -125,6 +126,19 @@ def _say_time(language: str, moment: dt.datetime) -> Actions:
             ("say", f"en number pronounced {minute}")]
 
 
+def _no_dollar(text: str) -> str:
+    """Text for a set's value: printable, no $ (FreeSWITCH would expand it)."""
+    return "".join(ch for ch in text if ch.isprintable()).replace("$", "＄")[:200]
+
+
+def record_variables(meeting: Mapping[str, Any]) -> Actions:
+    """What the call records read from this leg's CDR (controlplane.call_records): the
+    meeting as it is held, whatever becomes of it later."""
+    return [("set", f"vcbox_meeting_kind={meeting.get('kind', 'instant')}"),
+            ("set", f"vcbox_organizer={meeting.get('organizer', '')}"),
+            ("set", "vcbox_subject=" + _no_dollar(str(meeting.get("subject", ""))))]
+
+
 def _join(site: Site, meeting: Mapping[str, Any], pin: str | None, dialled: str,
           audio_only: bool = False) -> Actions:
     """Admit the caller into the meeting's conference, or tell why not."""
@@ -139,7 +153,7 @@ def _join(site: Site, meeting: Mapping[str, Any], pin: str | None, dialled: str,
                 *_say_time(language, start), *_goodbye()]
     if state == "ended":
         return [*_prompts(settings), ("playback", "ivr/meeting-ended.wav"), *_goodbye()]
-    actions: Actions = [("set", f"vcbox_meeting={meeting['id']}")]
+    actions: Actions = [("set", f"vcbox_meeting={meeting['id']}"), *record_variables(meeting)]
     if audio_only:  # before the answer: late negotiation takes this codec list
         actions += [("set", f"absolute_codec_string={AUDIO_CODECS}"),
                     ("set", "vcbox_audio_only=true")]
@@ -175,6 +189,7 @@ def route(call: Call, site: Site) -> str:
         if site.is_account(destination):
             return _document(call.context, f"account-{destination}", destination, [
                 ("limit", f"{LIMIT} -1"),
+                ("set", f"vcbox_callee_name={_no_dollar(site.account_name(destination))}"),
                 ("set", "hangup_after_bridge=true"),
                 ("set", f"continue_on_fail={UNREACHABLE_CAUSES}"),
                 ("set", "call_timeout=60"),

@@ -334,11 +334,11 @@ def to_csv(rows: list[dict[str, Any]], headers: list[str], columns: list[str]) -
     writer = csv.writer(out)
     writer.writerow(headers)
     for row in rows:
-        writer.writerow([_csv_safe(row.get(col, "")) for col in columns])
+        writer.writerow([csv_safe(row.get(col, "")) for col in columns])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def _csv_safe(value: Any) -> Any:
+def csv_safe(value: Any) -> Any:
     # A cell starting with = + - @ is a formula to Excel: neutralise it.
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value

@@ -12,6 +12,7 @@ def install(app: Bottle, services: Services) -> None:
         api_account_import,
         api_accounts,
         api_admin,
+        api_call_records,
         api_freeswitch,
         api_license,
         api_live_meetings,
@@ -34,7 +35,7 @@ def install(app: Bottle, services: Services) -> None:
     plugins.install(app, services)
     for module in (api_status, api_setup, api_session, api_admin, api_settings, api_oplog,
                    api_license, api_accounts, api_account_import, api_rooms, api_meetings,
-                   api_freeswitch, api_presence, api_live_meetings, api_turn,
+                   api_freeswitch, api_presence, api_live_meetings, api_turn, api_call_records,
                    metrics,
                    openapi, pages, static):
         module.routes(app, services)

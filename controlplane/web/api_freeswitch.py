@@ -202,6 +202,7 @@ def dialplan_site(services: Services) -> dialplan.Site:
         licensed_calls=licenses.concurrency,
         now=services.meetings.now,
         start_instant=services.meetings.start_instant,
+        account_name=lambda number: getattr(services.accounts.find(number), "name", ""),
     )
 
 

@@ -10,41 +10,12 @@ import datetime as dt
 from bottle import Bottle, HTTPResponse, request
 
 from controlplane.app import Services
-from controlplane.errors import ValidationError
-from controlplane.i18n import N_
 from controlplane.oplog import Query, in_words, to_csv
 from controlplane.timezones import local_time
 from controlplane.web.context import _, lang, query_int, wants_csv
+from controlplane.web.periods import bounds, day_of
 
 MAX_LIMIT = 1000
-REVERSED = N_("The start date is after the end date.")
-
-
-def _time(name: str, value: str, tz: dt.tzinfo, end: bool = False) -> float | None:
-    """An epoch number, an ISO date (a whole day of the appliance's zone tz) or an ISO
-    date-time (in tz unless it says its offset)."""
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        if len(value) == 10:
-            day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
-            return dt.datetime.combine(day, dt.time(), tzinfo=tz).timestamp()
-        moment = dt.datetime.fromisoformat(value)
-        return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).timestamp()
-    except ValueError as exc:
-        raise ValidationError(details={name: N_("Use a date like 2026-01-31.")}) from exc
-
-
-def _day(value: float | None, tz: dt.tzinfo, end: bool = False) -> str:
-    """The date in tz of a bound (the last day an exclusive end includes), or ""."""
-    if value is None:
-        return ""
-    moment = dt.datetime.fromtimestamp(value - (1 if end else 0), tz)
-    return moment.date().isoformat()
 
 
 def routes(app: Bottle, services: Services) -> None:
@@ -66,10 +37,7 @@ def routes(app: Bottle, services: Services) -> None:
             since: float | None = dt.datetime.combine(first, dt.time(), tzinfo=tz).timestamp()
             until = None
         else:
-            since = _time("since", q.get("since", ""), tz)
-            until = _time("until", q.get("until", ""), tz, end=True)
-        if since is not None and until is not None and since >= until:
-            raise ValidationError(details={"since": REVERSED, "until": REVERSED})
+            since, until = bounds(q, tz)
         query = Query(
             since=since,
             until=until,
@@ -84,8 +52,8 @@ def routes(app: Bottle, services: Services) -> None:
              "time": local_time(item["ts"], tz)}
             for item in page["items"]]
         if not csv:
-            return {**page, "since": _day(since, tz),
-                    "until": _day(until, tz, end=True) if until is not None
+            return {**page, "since": day_of(since, tz),
+                    "until": day_of(until, tz, end=True) if until is not None
                     else (today.isoformat() if since is not None else "")}
         headers = [_("Time"), _("User name"), _("Source IP"), _("Action"), _("Target"),
                    _("Result"), _("Details"), _("Technical details")]

@@ -96,6 +96,7 @@ def routes(app: Bottle, services: Services) -> None:
     page("/logs/operation", "oplog.html")
     page("/status/online-users", "online.html")
     page("/status/meetings", "live.html")
+    page("/statistics", "statistics.html")
     page("/accounts", "accounts.html")
     page("/rooms", "rooms.html")
     page("/meetings", "meetings.html", zones)

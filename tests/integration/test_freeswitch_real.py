@@ -304,6 +304,15 @@ def test_a_point_to_point_call_with_rtp_both_ways_and_its_cdr(box, tmp_path: Pat
     # A leg: in from the caller's pcap, out = what the callee echoed back through the bridge.
     assert int(variables["rtp_audio_in_packet_count"]) > 50, variables
     assert int(variables["rtp_audio_out_packet_count"]) > 50, variables
+    # K2: the call is a point-to-point record with both sides (the caller's CDR).
+    client = box.client()
+    client.login()
+    [item] = [i for i in client.get("/api/v1/call-records", params={"type": "p2p"}
+                                    ).json()["items"] if i["id"] == variables["uuid"]]
+    assert (item["subject"], item["organizer"], item["members"]) == (
+        "Caller → Callee", "2010", 2)
+    people = client.get(f"/api/v1/call-records/{item['id']}").json()["participants"]
+    assert [(p["number"], p["how"]) for p in people] == [("2010", "in"), ("2011", "callee")]
 
 
 def test_calls_to_unknown_and_unregistered_accounts_get_clear_answers(box, tmp_path: Path

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import json
 import subprocess
 import time
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 import requests
 
@@ -188,6 +190,43 @@ def test_callers_dialling_a_vmr_id_meet_in_its_conference(box: Box) -> None:
         wait_for(lambda: members(box, room["id"]) == ["3001", "3002"], what="two members")
         assert first.poll() is None and second.poll() is None
     wait_for(lambda: not members(box, room["id"]), what="both left")
+
+
+def test_a_meeting_held_is_a_call_record_with_who_joined_and_left(box: Box) -> None:
+    """K1-K3: the records come from FreeSWITCH's CDRs (mod_json_cdr posts each leg at its
+    hangup): one record per conference run, with the meeting's subject, type and ID as
+    the dialplan put them on the channel, each participant's device and times; the
+    statistics count it; the shown list exports as CSV and XLSX."""
+    room = meeting(box, subject="预算评审 Q3")
+    with calling(box, "3001", room["id"]), calling(box, "3002", room["id"]):
+        wait_for(lambda: members(box, room["id"]) == ["3001", "3002"], what="two members")
+        time.sleep(2)
+    wait_for(lambda: not members(box, room["id"]), what="both left")
+
+    def found() -> list[dict[str, Any]]:
+        res = box.admin.get("/api/v1/call-records",
+                            params={"type": "vmr", "months": "1", "search": room["id"]})
+        assert res.status_code == 200, res.text
+        items = res.json()["items"]
+        return items if items and items[0]["members"] == 2 else []
+    [record] = wait_for(found, what="the meeting's call record")
+    assert (record["kind"], record["meeting_id"], record["subject"], record["organizer"]) == (
+        "vmr", room["id"], "预算评审 Q3", "3001")
+    assert record["duration_s"] >= 2
+    detail = box.admin.get(f"/api/v1/call-records/{record['id']}").json()
+    assert sorted(p["number"] for p in detail["participants"]) == ["3001", "3002"]
+    for person in detail["participants"]:
+        assert person["how"] == "in" and person["user_agent"].startswith("Yealink")
+        assert person["joined"] <= person["left"] and person["duration_s"] >= 2
+    stats = box.admin.get("/api/v1/call-records/stats", params={"months": "1"}).json()
+    assert stats["counts"]["vmr"] >= 1 and stats["peak"] >= 2 and stats["peak_ever"] >= 2
+    shown = {"type": "vmr", "months": "1", "search": room["id"]}
+    text = box.admin.get("/api/v1/call-records", params=shown,
+                         headers={"Accept": "text/csv"}).content.decode("utf-8-sig")
+    assert text.splitlines()[1].startswith("预算评审 Q3,"), text
+    sheet = openpyxl.load_workbook(io.BytesIO(box.admin.get(
+        "/api/v1/call-records", params={**shown, "format": "xlsx"}).content)).active
+    assert [cell.value for cell in sheet[2]][:3] == ["预算评审 Q3", "VMR", room["id"]]
 
 
 def live_figures(box: Box) -> dict[str, Any]:

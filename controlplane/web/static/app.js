@@ -227,6 +227,12 @@
   document.addEventListener("input", clearFieldError, true);
   document.addEventListener("change", clearFieldError, true);
 
+  // Seconds as hh:mm:ss (a meeting's or a call's length).
+  function hms(s) {
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    return [h, m, sec].map((v) => String(v).padStart(2, "0")).join(":");
+  }
+
   // "{n} selected" with {n: 3}: a catalog text with the page's own placeholders filled in
   // (an unknown one stays as it is).
   function fillText(text, values) {
@@ -263,5 +269,5 @@
     if (em) bindForm(em, { onOk: () => { bootstrap.Modal.getInstance(em.closest(".modal")).hide(); em.reset(); toast(V.i18n.emailChanged); } });
   });
 
-  window.vcbox = { api, ApiError, bindForm, submitForm, formData, fill, flatten, clearErrors, showErrors, confirmDialog, resultDialog, toast, fillText };
+  window.vcbox = { api, ApiError, bindForm, submitForm, formData, fill, flatten, clearErrors, showErrors, confirmDialog, resultDialog, toast, fillText, hms };
 })();

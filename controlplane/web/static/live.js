@@ -7,10 +7,7 @@
   const { api, ApiError, listPage, iconButton, badge, cell, confirmDialog, toast } = window.vcbox;
   const fill = window.vcbox.fillText;
 
-  function duration(s) {
-    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
-    return [h, m, sec].map((v) => String(v).padStart(2, "0")).join(":");
-  }
+  const duration = window.vcbox.hms;
 
   function livePage(T) {
     const $ = (id) => document.getElementById(id);
