@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -28,8 +29,11 @@ from controlplane.presence import Presence
 from controlplane.rooms import Rooms
 from controlplane.settings import Settings
 from controlplane.store import Documents, History
+from controlplane.terminal_logs import TerminalLogs
 
 logger = logging.getLogger(__name__)
+# How often sofia is told to capture while the terminal logs are on (see follow_capture).
+CAPTURE_CHECK_S = 5.0
 
 
 @dataclass
@@ -54,6 +58,7 @@ class Services:
     poller: Poller
     presence: Presence
     live_meetings: LiveMeetings
+    terminal_logs: TerminalLogs
     started: float = field(default_factory=time.time)
 
     @classmethod
@@ -136,6 +141,10 @@ class Services:
                 esl, meetings, name_of=lambda a: getattr(accounts.find(a), "name", ""),
                 model_of=presence.model_of,
                 domain=lambda: settings.value("network", "domain")),
+            terminal_logs=TerminalLogs(
+                config.data_dir, zone=licenses.zone,
+                sip_ports=lambda: {settings.value("services", "sip_port"),
+                                   settings.value("services", "sip_tls_port")}),
         )
 
     def watch_directory_cache(self) -> None:
@@ -150,6 +159,28 @@ class Services:
 
         self.esl.on_event(CONNECTED, flush_all)
         flush_all(None)
+
+    def follow_capture(self, every_s: float = CAPTURE_CHECK_S) -> None:
+        """Terminal logs on (O4): sofia's capture is switched on again and again. A
+        FreeSWITCH that started anew, or a SIP profile restarted by a settings change,
+        captures nothing until told, and there is no event for a profile coming up: so
+        while the logs are on it is told every few seconds (one ESL command)."""
+        def capture(_event: object = None) -> None:
+            if not self.settings.value("terminal-logs", "enabled"):
+                return
+            try:
+                self.esl.api("sofia global capture on")
+            except EslError as exc:
+                logger.debug("SIP capture for the terminal logs not switched on: %s", exc)
+
+        def keep() -> None:
+            while True:
+                time.sleep(every_s)
+                capture()
+
+        self.esl.on_event(CONNECTED, capture)
+        capture()
+        threading.Thread(target=keep, name="terminal-log-capture", daemon=True).start()
 
     def close(self) -> None:
         self.runner.stop()

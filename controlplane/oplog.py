@@ -78,6 +78,7 @@ OBJECTS: dict[str, str] = {
     "time": N_("Time / time zone"),
     "smtp": N_("SMTP mail settings"),
     "syslog": N_("Remote syslog"),
+    "terminal-logs": N_("Terminal logs"),
     "license": N_("License"),
     "trial": N_("Trial license"),
     # What the control plane applied by itself.
@@ -151,6 +152,7 @@ SETTING_LABELS: dict[str, dict[str, str]] = {
         "port": N_("Port"),
         "transport": N_("Transport protocol"),
     },
+    "terminal-logs": {"enabled": N_("Terminal logs")},
 }
 OTHER_SETTING = N_("other settings")
 CHANGED = N_("Changed: %(fields)s.")

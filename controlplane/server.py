@@ -61,6 +61,31 @@ def replay_spilled_cdrs(services: Any) -> None:
         gevent.sleep(cdr.REPLAY_EVERY_S)
 
 
+def capture_listener(services: Any) -> Any:
+    """The terminal logs' receiver of sofia's HEP v3 capture (O4), on the loopback; None
+    (and a warning) when its port is taken: the rest of the box runs on."""
+    from gevent.server import DatagramServer
+
+    from controlplane.terminal_logs import parse_hep3
+
+    def take(data: bytes, _address: object) -> None:
+        packet = parse_hep3(data)
+        if packet is not None:
+            try:
+                services.terminal_logs.take(packet)
+            except OSError:
+                log.exception("a terminal log could not be written")
+
+    server = DatagramServer(("127.0.0.1", services.config.hep_port), take)
+    try:
+        server.start()
+    except OSError as exc:
+        log.warning("terminal logs: the capture port 127.0.0.1:%s is not free (%s)",
+                    services.config.hep_port, exc)
+        return None
+    return server
+
+
 def serve(config: Config) -> None:
     from gevent import monkey
 
@@ -87,6 +112,7 @@ def serve(config: Config) -> None:
     services.runner.start()
     services.poller.start()  # C3: rotates who is on screen where members exceed the layout
     services.presence.start()  # S2: who is online, from FreeSWITCH's registrations
+    services.follow_capture()  # O4: the terminal logs' SIP capture, when they are on
     app = create_app(config, services)
     from controlplane.web.api_freeswitch import fast_path, fast_routes
     from controlplane.web.gateway_listener import GatewayListener
@@ -103,8 +129,11 @@ def serve(config: Config) -> None:
     def stop(*_: object) -> None:
         if gateway is not None:
             gateway.stop()
+        if hep is not None:
+            hep.stop()
         server.stop(timeout=5)
 
+    hep = capture_listener(services)
     if config.media_ip == LAN_MEDIA_IP:
         gevent.spawn(follow_lan_address, services)
     gevent.spawn(replay_spilled_cdrs, services)

@@ -51,6 +51,8 @@ def events_for(change: Change) -> list[Action]:
     if change.section == "time" and new["source"] == "manual" and (
             new["manual_datetime"] != old["manual_datetime"] or old["source"] != "manual"):
         return [Action("clock", "set_time", new["manual_datetime"])]
+    if change.section == "terminal-logs" and new["enabled"] != old["enabled"]:
+        return [Action("freeswitch", "capture", "on" if new["enabled"] else "off")]
     return []
 
 

@@ -90,6 +90,7 @@ def build(settings: Mapping[str, Mapping[str, Any]], secrets: Mapping[str, Any],
         # mod_xml_curl asks the dedicated directory listener when there is one.
         "vcbox_directory_url": f"http://127.0.0.1:{config.directory_port or config.listen_port}",
         "vcbox_xml_curl_user": "freeswitch",
+        "vcbox_hep_port": config.hep_port,
         "vcbox_media_ip": media_ip(config, network),
         "vcbox_public_ip": network["nat"]["public_ip"] if network["nat"]["enabled"] else "",
         "vcbox_lan_ifname": nics["lan"],

@@ -113,6 +113,8 @@ class FreeSwitch:
                 return self._reload(arg)
             if verb == "restart":
                 return self._restart()
+            if verb == "capture":
+                return self._capture(arg)
         except _Skipped as skipped:
             return f"skipped: {skipped}"
         raise ActionFailed(self.name, verb, f"unknown action {verb!r}")
@@ -190,6 +192,15 @@ class FreeSwitch:
                                    f"{PROFILE_UP_S:g} s after its restart (a port it cannot "
                                    "take, or an address not on this host)")
             self.sleep(self.poll_s)
+
+    def _capture(self, state: str) -> str:
+        """sofia's SIP capture to the terminal-log listener (O4), on or off."""
+        if state not in ("on", "off"):
+            raise ActionFailed(self.name, "capture", f"not on or off: {state!r}")
+        out = self._api("capture", f"sofia global capture {state}").strip()
+        if not out.startswith("+OK"):
+            raise ActionFailed(self.name, "capture", out or "no answer text")
+        return f"sofia global capture {state}: {out}"
 
     def _reload(self, module: str) -> str:
         if not _MODULE.match(module):

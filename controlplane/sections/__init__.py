@@ -6,13 +6,22 @@
 
 from __future__ import annotations
 
-from controlplane.sections import call, network, ports, services, smtp, syslog, timesettings
+from controlplane.sections import (
+    call,
+    network,
+    ports,
+    services,
+    smtp,
+    syslog,
+    terminal_logs,
+    timesettings,
+)
 from controlplane.sections.base import Section
 
 SECTIONS: dict[str, Section] = {
     s.name: s
     for s in (call.SECTION, network.SECTION, services.SECTION, ports.SECTION,
-              timesettings.SECTION, smtp.SECTION, syslog.SECTION)
+              timesettings.SECTION, smtp.SECTION, syslog.SECTION, terminal_logs.SECTION)
 }
 
 __all__ = ["SECTIONS", "Section"]

@@ -24,6 +24,7 @@ def install(app: Bottle, services: Services) -> None:
         api_settings,
         api_setup,
         api_status,
+        api_terminal_logs,
         api_turn,
         metrics,
         openapi,
@@ -36,6 +37,7 @@ def install(app: Bottle, services: Services) -> None:
     for module in (api_status, api_setup, api_session, api_admin, api_settings, api_oplog,
                    api_license, api_accounts, api_account_import, api_rooms, api_meetings,
                    api_freeswitch, api_presence, api_live_meetings, api_turn, api_call_records,
+                   api_terminal_logs,
                    metrics,
                    openapi, pages, static):
         module.routes(app, services)

@@ -43,6 +43,8 @@ vcbox_runtime: true
 vcbox_prefix: ""
 vcbox_controlplane_port: 8080
 vcbox_directory_port: 8089
+# sofia's SIP capture (HEP v3) to the control plane, for the terminal logs (O4).
+vcbox_hep_port: 9060
 vcbox_controlplane_url: "http://127.0.0.1:{{ vcbox_controlplane_port }}"
 vcbox_directory_url: "http://127.0.0.1:{{ vcbox_directory_port }}"
 vcbox_xml_curl_user: freeswitch
