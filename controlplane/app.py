@@ -21,6 +21,7 @@ from controlplane.drivers.esl import CONNECTED, Esl, EslError
 from controlplane.license import Licenses
 from controlplane.live_meetings import LiveMeetings
 from controlplane.mail import Mailer
+from controlplane.mcu import McuEvents
 from controlplane.meeting_runner import MeetingRunner
 from controlplane.meetings import Meetings
 from controlplane.oplog import OperationLog
@@ -60,6 +61,8 @@ class Services:
     live_meetings: LiveMeetings
     terminal_logs: TerminalLogs
     started: float = field(default_factory=time.time)
+    # What Janus's event handler posts (POST /janus/events), kept in memory
+    mcu_events: McuEvents = field(default_factory=McuEvents)
 
     @classmethod
     def open(cls, config: Config) -> Services:

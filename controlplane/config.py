@@ -42,6 +42,8 @@ class Config:
     directory_port: int = 0
     # sofia's SIP capture (HEP v3) for the terminal logs (O4): the listener's loopback port.
     hep_port: int = 9060
+    # The dashboard's host samples (A8): seconds between two (tests sample faster).
+    sample_interval_s: float = 10.0
     # The license public key (PEM); empty: the one shipped in controlplane/data.
     license_pubkey: str = ""
     # GET /metrics for a scraper elsewhere: its bearer token (empty: loopback only, X3).
@@ -92,6 +94,7 @@ class Config:
             network_confirm_s=_int_env(env, "VCBOX_NETWORK_CONFIRM_S", 120),
             directory_port=_int_env(env, "VCBOX_DIRECTORY_PORT", 8089),
             hep_port=_int_env(env, "VCBOX_HEP_PORT", 9060),
+            sample_interval_s=float(env.get("VCBOX_SAMPLE_INTERVAL_S") or 10.0),
             license_pubkey=env.get("VCBOX_LICENSE_PUBKEY", ""),
             metrics_token=env.get("VCBOX_METRICS_TOKEN", ""),
         )

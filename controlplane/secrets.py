@@ -17,6 +17,8 @@ NAMES: dict[str, int] = {
     "esl_password": 24,
     "janus_api_secret": 32,
     "janus_admin_secret": 32,
+    # HTTP basic password of Janus's event handler posting to the control plane
+    "janus_events_password": 32,
     "turn_secret": 40,
     "turn_cli_password": 24,
     "xml_curl_password": 32,

@@ -61,6 +61,26 @@ def replay_spilled_cdrs(services: Any) -> None:
         gevent.sleep(cdr.REPLAY_EVERY_S)
 
 
+def sample_host(services: Any) -> None:
+    """A8: a sample of the host's CPU, memory, network and data-disk use every
+    config.sample_interval_s into the history database, older ones averaged (in the
+    thread pool: the write fsyncs)."""
+    import gevent
+
+    from controlplane import samples
+
+    store = samples.SampleStore(services.history)
+    monitor = samples.HostMonitor(store, samples.HostSampler(
+        lambda: samples.read_host(services.config.data_dir)))
+    pool = gevent.get_hub().threadpool
+    while True:
+        try:
+            pool.apply(monitor.tick)
+        except Exception:
+            log.exception("sampling the host failed")
+        gevent.sleep(services.config.sample_interval_s)
+
+
 def capture_listener(services: Any) -> Any:
     """The terminal logs' receiver of sofia's HEP v3 capture (O4), on the loopback; None
     (and a warning) when its port is taken: the rest of the box runs on."""
@@ -137,6 +157,7 @@ def serve(config: Config) -> None:
     if config.media_ip == LAN_MEDIA_IP:
         gevent.spawn(follow_lan_address, services)
     gevent.spawn(replay_spilled_cdrs, services)
+    gevent.spawn(sample_host, services)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -43,6 +44,25 @@ def parse_pc(text: str) -> dict[str, list[str]]:
         if sep and name and not name.startswith("("):
             out.setdefault(name, []).append(value.strip())
     return out
+
+
+# `ps` and `pu` end with "  Total sessions: N" (or "... for realm R: N" after `sr R`), and
+# `pu` lists "    user: <name>, N sessions" before it (turn_admin_server.c print_sessions).
+_TOTAL = re.compile(r"^\s*Total sessions(?: for [^:]*)?: (\d+)\s*$", re.M)
+_USER = re.compile(r"^\s*user: <(.*)>, (\d+) sessions\s*$", re.M)
+
+
+def parse_total_sessions(text: str) -> int:
+    """The session count of a `ps` or `pu` output; ValueError when it has none."""
+    found = _TOTAL.findall(text)
+    if len(found) != 1:
+        raise ValueError(f"no single 'Total sessions' line in {text[-200:]!r}")
+    return int(found[0])
+
+
+def parse_users(text: str) -> dict[str, int]:
+    """The `pu` output as {TURN username: its sessions}."""
+    return {user: int(count) for user, count in _USER.findall(text)}
 
 
 class CoturnCli:

@@ -66,6 +66,10 @@ class JanusAdmin:
     def sessions(self) -> list[int]:
         return list(self.request("list_sessions").get("sessions", []))
 
+    def handles(self, session: int) -> list[int]:
+        """list_handles of one session (JanusError 458, no such session, once it is gone)."""
+        return list(self.request("list_handles", f"/{session}").get("handles", []))
+
     def handle_info(self, session: int, handle: int) -> dict[str, Any]:
         return self.request("handle_info", f"/{session}/{handle}").get("info", {})
 

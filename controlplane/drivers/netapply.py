@@ -9,12 +9,23 @@ rendered systemd-networkd files.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from controlplane.config import Config
-from controlplane.drivers.network import NetworkDriver, NetworkError, Rollback
+from controlplane.drivers.network import (
+    NetworkDriver,
+    NetworkError,
+    Rollback,
+    link_dns,
+    nameservers,
+)
 from controlplane.drivers.services import ActionFailed, Driver
 from controlplane.sections.network import NICS, ifnames
+
+# systemd-resolved's list of the servers it asks (/etc/resolv.conf names its stub).
+RESOLVED_UPSTREAM = Path("/run/systemd/resolve/resolv.conf")
+RESOLVED_STUBS = ("127.0.0.53", "127.0.0.54")
 
 
 class NetworkApply:
@@ -58,6 +69,39 @@ class NetworkApply:
         """The interfaces the NIC selector offers: those of the namespace this driver acts
         in (the host's on the appliance, and where the live network is off)."""
         return self.driver.links()
+
+    def nic_details(self) -> list[dict[str, Any]]:
+        """系统信息's NICs (S1): the namespace's interfaces (details()) with the DNS servers
+        each uses: on the appliance networkd's per-link servers, else (and where networkd
+        has none for a link) the resolver's, for a NIC with an address (one without
+        resolves nothing)."""
+        items = self.driver.details()
+        shared = self.resolver_dns()
+        for item in items:
+            own = link_dns(item["index"]) if self.config.network_live == "host" else []
+            item["dns"] = own or (shared if item["addresses"] else [])
+        return items
+
+    def resolver_dns(self) -> list[str]:
+        """The name servers of the resolv.conf that holds for the namespace acted in:
+        resolved's upstream list before the stub's on the appliance; the one vcbox writes
+        under ROOT for a test namespace; the host's where the live network is off."""
+        mode = self.config.network_live
+        if mode == "host":
+            files = [RESOLVED_UPSTREAM, Path("/etc/resolv.conf")]
+        elif mode.startswith("netns:"):
+            files = [self.config.root / "etc" / "resolv.conf"]
+        else:
+            files = [Path("/etc/resolv.conf")]
+        for path in files:
+            try:
+                servers = nameservers(path.read_text())
+            except OSError:
+                continue
+            servers = [s for s in servers if s not in RESOLVED_STUBS]
+            if servers:
+                return servers
+        return []
 
     def _rolled_back(self) -> None:
         if self.on_rollback is not None:

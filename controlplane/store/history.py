@@ -42,6 +42,30 @@ SCHEMA: list[str] = [
         expires REAL NOT NULL
     );
     """,
+    # The dashboard's host samples (A8, controlplane/samples.py): every sample of the last
+    # day, and the averages of older ones by 5 minutes (n: the samples averaged).
+    """
+    CREATE TABLE host_samples (
+        t REAL NOT NULL,
+        cpu REAL NOT NULL,
+        memory REAL NOT NULL,
+        rx_bps REAL NOT NULL,
+        tx_bps REAL NOT NULL,
+        disk REAL NOT NULL,
+        nics TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX host_samples_t ON host_samples(t);
+    CREATE TABLE host_samples_5m (
+        t REAL PRIMARY KEY,
+        n INTEGER NOT NULL,
+        cpu REAL NOT NULL,
+        memory REAL NOT NULL,
+        rx_bps REAL NOT NULL,
+        tx_bps REAL NOT NULL,
+        disk REAL NOT NULL,
+        nics TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
 ]
 
 

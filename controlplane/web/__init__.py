@@ -14,6 +14,8 @@ def install(app: Bottle, services: Services) -> None:
         api_admin,
         api_call_records,
         api_freeswitch,
+        api_host,
+        api_janus,
         api_license,
         api_live_meetings,
         api_meetings,
@@ -34,10 +36,10 @@ def install(app: Bottle, services: Services) -> None:
     )
 
     plugins.install(app, services)
-    for module in (api_status, api_setup, api_session, api_admin, api_settings, api_oplog,
+    for module in (api_status, api_host, api_setup, api_session, api_admin, api_settings, api_oplog,
                    api_license, api_accounts, api_account_import, api_rooms, api_meetings,
                    api_freeswitch, api_presence, api_live_meetings, api_turn, api_call_records,
-                   api_terminal_logs,
+                   api_terminal_logs, api_janus,
                    metrics,
                    openapi, pages, static):
         module.routes(app, services)

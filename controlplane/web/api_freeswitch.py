@@ -165,19 +165,23 @@ def content_length(environ: dict) -> int:
         return 0
 
 
-def gateway_guard(services: Services) -> Callable[[dict], Answer | None]:
+def gateway_guard(services: Services, user: str = USER,
+                  credential: str = "xml_curl_password",
+                  realm: str = "vcbox xml_curl") -> Callable[[dict], Answer | None]:
     """Who may post to the FreeSWITCH gateway routes: this host's FreeSWITCH with the
-    rendered credentials. The refusal to send, or None when the request may go on."""
+    rendered credentials (user, and the appliance secret named `credential`; another
+    service's posts use it with their own). The refusal to send, or None when the request
+    may go on."""
     docs = services.docs
     secrets.ensure(docs)
     expected_header: dict[str, str] = {}
 
     def credentials_ok(header: str) -> bool:
-        password = docs.peek(secrets.DOC).get("xml_curl_password") or ""
+        password = docs.peek(secrets.DOC).get(credential) or ""
         if not password:
             return False
         if expected_header.get("password") != password:
-            token = base64.b64encode(f"{USER}:{password}".encode()).decode()
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
             expected_header.update(password=password, header=f"Basic {token}")
         return hmac.compare_digest(header.encode(), expected_header["header"].encode())
 
@@ -186,7 +190,7 @@ def gateway_guard(services: Services) -> Callable[[dict], Answer | None]:
             return _text(403, "forbidden\n")
         if not credentials_ok(environ.get("HTTP_AUTHORIZATION", "")):
             return _text(401, "unauthorized\n",
-                         **{"WWW-Authenticate": 'Basic realm="vcbox xml_curl", charset="UTF-8"'})
+                         **{"WWW-Authenticate": f'Basic realm="{realm}", charset="UTF-8"'})
         return None
 
     return refusal

@@ -42,6 +42,9 @@ CSRF_EXEMPT = frozenset({
     ("POST", "/freeswitch/xml"),
     # mod_json_cdr's call records: the same guard (tests/integration/test_freeswitch_cdr.py).
     ("POST", "/freeswitch/cdr"),
+    # Janus's event handler: the same guard, its own credentials
+    # (tests/integration/test_media_status_real.py).
+    ("POST", "/janus/events"),
 })
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 

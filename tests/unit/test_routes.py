@@ -15,8 +15,9 @@ SELF_LOGGING = {
 }
 
 
-# Requests of services, not of administrators (FreeSWITCH's lookups and call records).
-MACHINE = {("POST", "/freeswitch/xml"), ("POST", "/freeswitch/cdr")}
+# Requests of services, not of administrators (FreeSWITCH's lookups and call records,
+# Janus's events).
+MACHINE = {("POST", "/freeswitch/xml"), ("POST", "/freeswitch/cdr"), ("POST", "/janus/events")}
 
 # POSTs that change nothing: a dry-run validation of a settings form (its own test shows
 # that nothing changes).
