@@ -3,13 +3,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
-import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -17,33 +13,19 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from controlplane import rules
 from controlplane.config import Config
-from controlplane.errors import Conflict, Locked, Unauthorized, ValidationError
+from controlplane.errors import Conflict, ValidationError
 from controlplane.i18n import N_
 from controlplane.rules import Field
+from controlplane.sessions import Lockout, Session, Sessions, csrf_ok, digest
 from controlplane.store import Documents, History
 
 ADMIN = "admin"
 ADMIN_USERNAME = "admin"
-TOUCH_PERSIST_S = 60
+__all__ = ["Auth", "Session"]
 
 _hasher = PasswordHasher()  # argon2id
 # Verified against when the user does not exist, so that timing does not tell.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(12))
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass
-class Session:
-    token_hash: str
-    username: str
-    csrf: str
-    created: float
-    last_seen: float
-    remember: bool
-    persisted_seen: float = 0.0
 
 
 class Auth:
@@ -52,11 +34,8 @@ class Auth:
         self.history = history
         self.config = config
         self.clock = clock
-        self._sessions: dict[str, Session] = {}
-        # Called with a session that has just idled out (the web layer logs it).
-        self.on_expire: Callable[[Session], None] | None = None
-        self._lock = threading.RLock()
-        self._load_sessions()
+        self.sessions = Sessions(history, "admin", self.idle_limit, clock)
+        self.lockout = Lockout(history, config.lockout_attempts, config.lockout_s, clock)
 
     # -- the administrator -------------------------------------------------------------
     def admin(self) -> dict[str, Any] | None:
@@ -130,9 +109,7 @@ class Auth:
 
     # -- login and lockout --------------------------------------------------------------
     def lock_remaining(self, username: str) -> float:
-        until = self.history.scalar(
-            "SELECT locked_until FROM login_failures WHERE username = ?", (username,))
-        return max(0.0, (until or 0) - self.clock())
+        return self.lockout.remaining(username)
 
     def authenticate(self, username: Any, password: Any) -> str:
         """Return the username on success. Raises Locked (423) or Unauthorized (401)."""
@@ -140,9 +117,7 @@ class Auth:
             raise ValidationError(details={"username": N_("Required.")} if not username else
                                   {"password": N_("Required.")})
         username = username.strip()
-        remaining = self.lock_remaining(username)
-        if remaining > 0:
-            raise Locked(minutes=max(1, round(remaining / 60)), retry_after=int(remaining) + 1)
+        self.lockout.check(username)
         admin = self.admin()
         ok = False
         stored = admin["password_hash"] if admin and admin["username"] == username else None
@@ -151,33 +126,18 @@ class Auth:
         except (VerificationError, InvalidHashError):
             ok = False
         if ok:
-            self.history.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+            self.lockout.succeeded(username)
             return username
-        failures = (self.history.scalar(
-            "SELECT failures FROM login_failures WHERE username = ?", (username,)) or 0) + 1
-        locked_until = 0.0
-        if failures >= self.config.lockout_attempts:
-            locked_until = self.clock() + self.config.lockout_s
-            failures = 0
-        self.history.execute(
-            "INSERT INTO login_failures (username, failures, locked_until) VALUES (?, ?, ?)"
-            " ON CONFLICT(username) DO UPDATE SET failures = excluded.failures,"
-            " locked_until = excluded.locked_until",
-            (username, failures, locked_until),
-        )
-        if locked_until:
-            raise Locked(minutes=max(1, round(self.config.lockout_s / 60)),
-                         retry_after=self.config.lockout_s, just_locked=True)
-        raise Unauthorized(N_("Wrong user name or password. %(left)s attempts left."),
-                           left=self.config.lockout_attempts - failures)
+        raise self.lockout.failed(username)
 
     # -- sessions -------------------------------------------------------------------------
-    def _load_sessions(self) -> None:
-        for row in self.history.query("SELECT * FROM sessions"):
-            session = Session(**{k: row[k] for k in row.keys()})  # noqa: SIM118
-            session.remember = bool(session.remember)
-            session.persisted_seen = session.last_seen
-            self._sessions[session.token_hash] = session
+    @property
+    def on_expire(self):
+        return self.sessions.on_expire
+
+    @on_expire.setter
+    def on_expire(self, callback) -> None:
+        self.sessions.on_expire = callback
 
     def idle_limit(self, session: Session) -> float:
         if session.remember:
@@ -185,58 +145,20 @@ class Auth:
         return self.config.session_idle_s
 
     def open_session(self, username: str, remember: bool) -> tuple[str, Session]:
-        token = secrets.token_urlsafe(32)
-        now = self.clock()
-        session = Session(_digest(token), username, secrets.token_urlsafe(32), now, now,
-                          bool(remember), now)
-        self.history.execute(
-            "INSERT INTO sessions (token_hash, username, csrf, created, last_seen, remember)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (session.token_hash, username, session.csrf, now, now, int(session.remember)),
-        )
-        with self._lock:
-            self._sessions[session.token_hash] = session
-        return token, session
+        return self.sessions.open(username, remember)
 
     def find_session(self, token: str | None, touch: bool = True) -> Session | None:
-        """The live session for a cookie token, touched; None when absent or idle too long."""
-        if not token:
-            return None
-        key = _digest(token)
-        session = self._sessions.get(key)
-        if session is None:
-            return None
-        now = self.clock()
-        if now - session.last_seen > self.idle_limit(session):
-            if self.close_session(token) is not None and self.on_expire is not None:
-                self.on_expire(session)
-            return None
-        if not touch:
-            return session
-        session.last_seen = now
-        if now - session.persisted_seen > TOUCH_PERSIST_S:
-            session.persisted_seen = now
-            self.history.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?",
-                                 (now, key))
-        return session
+        return self.sessions.find(token, touch)
 
     def close_session(self, token: str) -> Session | None:
-        key = _digest(token)
-        with self._lock:
-            session = self._sessions.pop(key, None)
-        self.history.execute("DELETE FROM sessions WHERE token_hash = ?", (key,))
-        return session
+        return self.sessions.close(token)
 
     def close_other_sessions(self, username: str, keep: Session | None) -> None:
-        with self._lock:
-            for key, session in list(self._sessions.items()):
-                if session.username == username and session is not keep:
-                    del self._sessions[key]
-                    self.history.execute("DELETE FROM sessions WHERE token_hash = ?", (key,))
+        self.sessions.close_others(username, keep)
 
     @staticmethod
     def csrf_ok(session: Session, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(session.csrf, token or "")
+        return csrf_ok(session, token)
 
     # -- password and e-mail ----------------------------------------------------------
     def change_password(self, session: Session, data: Any) -> None:
@@ -297,12 +219,12 @@ class Auth:
         self.history.execute("DELETE FROM reset_tokens WHERE expires < ?", (now,))
         self.history.execute(
             "INSERT INTO reset_tokens (token_hash, username, expires) VALUES (?, ?, ?)",
-            (_digest(token), admin["username"], now + self.config.reset_link_s))
+            (digest(token), admin["username"], now + self.config.reset_link_s))
         return token
 
     def reset_token_valid(self, token: str) -> bool:
         expires = self.history.scalar(
-            "SELECT expires FROM reset_tokens WHERE token_hash = ?", (_digest(token),))
+            "SELECT expires FROM reset_tokens WHERE token_hash = ?", (digest(token),))
         return expires is not None and expires > self.clock()
 
     def reset_password(self, token: str, data: Any) -> str:
@@ -312,7 +234,7 @@ class Auth:
         })
         if clean["confirm_password"] != clean["new_password"]:
             raise ValidationError(details={"confirm_password": N_("The passwords do not match.")})
-        key = _digest(token)
+        key = digest(token)
         with self.history.lock:
             row = self.history.query(
                 "SELECT username, expires FROM reset_tokens WHERE token_hash = ?", (key,))
@@ -322,6 +244,6 @@ class Auth:
             raise ValidationError(N_("This reset link is invalid or has expired."))
         self._set_password(clean["new_password"])
         username = row[0]["username"]
-        self.history.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+        self.lockout.succeeded(username)
         self.close_other_sessions(username, keep=None)
         return username

@@ -66,6 +66,11 @@ SCHEMA: list[str] = [
         nics TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # Sessions of the enterprise users' portal beside the administrator's
+    # (controlplane/sessions.py): each realm finds only its own.
+    """
+    ALTER TABLE sessions ADD COLUMN realm TEXT NOT NULL DEFAULT 'admin';
+    """,
 ]
 
 
