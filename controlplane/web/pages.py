@@ -94,6 +94,7 @@ def routes(app: Bottle, services: Services) -> None:
     page("/settings/smtp", "smtp.html")
     page("/settings/syslog", "syslog.html")
     page("/logs/operation", "oplog.html")
+    page("/logs/terminals", "terminal_logs.html")
     page("/status/system", "system.html")
     page("/status/online-users", "online.html")
     page("/status/meetings", "live.html")
