@@ -18,6 +18,7 @@ from controlplane.cdr import CdrBatcher, CdrInbox
 from controlplane.config import Config
 from controlplane.drivers import freeswitch
 from controlplane.drivers.esl import CONNECTED, Esl, EslError
+from controlplane.invitations import Invitations, Person, Site
 from controlplane.license import Licenses
 from controlplane.live_meetings import LiveMeetings
 from controlplane.mail import Mailer
@@ -26,6 +27,7 @@ from controlplane.meeting_runner import MeetingRunner
 from controlplane.meetings import Meetings
 from controlplane.oplog import OperationLog
 from controlplane.polling import Poller
+from controlplane.portal import Portal
 from controlplane.presence import Presence
 from controlplane.rooms import Rooms
 from controlplane.settings import Settings
@@ -60,6 +62,8 @@ class Services:
     presence: Presence
     live_meetings: LiveMeetings
     terminal_logs: TerminalLogs
+    portal: Portal
+    invitations: Invitations
     started: float = field(default_factory=time.time)
     # What Janus's event handler posts (POST /janus/events), kept in memory
     mcu_events: McuEvents = field(default_factory=McuEvents)
@@ -114,11 +118,16 @@ class Services:
         accounts.on_delete.append(drop_registrations)
         presence = Presence(esl)
         rooms.device_model_of = presence.model_of
+        auth = Auth(docs, history, config)
+        invitations = invitations_for(accounts, rooms, settings, licenses, auth, mailer)
+        meetings.on_created.append(invitations.booked)
+        meetings.on_changed.append(invitations.changed)
+        meetings.on_deleted.append(invitations.cancelled)
         return cls(
             config=config,
             docs=docs,
             history=history,
-            auth=Auth(docs, history, config),
+            auth=auth,
             oplog=log,
             settings=settings,
             mailer=mailer,
@@ -148,6 +157,8 @@ class Services:
                 config.data_dir, zone=licenses.zone,
                 sip_ports=lambda: {settings.value("services", "sip_port"),
                                    settings.value("services", "sip_tls_port")}),
+            portal=Portal(accounts, meetings, settings, history, config, time.time),
+            invitations=invitations,
         )
 
     def watch_directory_cache(self) -> None:
@@ -192,6 +203,27 @@ class Services:
         self.history.close()
         self.cdrs.close()
         self.docs.close()
+
+
+def invitations_for(accounts: Accounts, rooms: Rooms, settings: Settings,
+                    licenses: Licenses, auth: Auth, mailer: Mailer) -> Invitations:
+    """The meeting invitations, sent by mail in the background."""
+    def person(account: str) -> Person | None:
+        found = accounts.find(account)
+        return Person(found.account, found.name, found.email) if found else None
+
+    def site() -> Site:
+        return Site(domain=accounts.domain(), ivr_number=settings.value("call", "ivr_number"),
+                    base_url=accounts.portal_url(),
+                    sender=settings.stored("smtp").get("sender", ""), zone=licenses.zone())
+
+    def in_background(job) -> None:
+        threading.Thread(target=job, name="invitations", daemon=True).start()
+
+    return Invitations(
+        person, site, room_name=lambda r: (rooms.find(r) or {}).get("name", r),
+        language=lambda: (auth.admin() or {}).get("language", "zh_CN"),
+        send=mailer.send_many, spawn=in_background)
 
 
 def meeting_layout(meetings: Meetings, settings: Settings, conference: str) -> str | None:

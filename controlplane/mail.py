@@ -117,9 +117,9 @@ class Mailer:
         except smtp_driver.MailError as exc:
             raise Unavailable(reason=failure(exc, smtp, language)) from exc
 
-    def send_many(self, mails: list[tuple[str, str, str]],
-                  language: str) -> list[str | None]:
-        """Send each (to, subject, body) with the stored settings, one mail per recipient.
+    def send_many(self, mails: list[tuple], language: str) -> list[str | None]:
+        """Send each (to, subject, body[, attachments]) with the stored settings, one mail
+        per recipient; attachments: [(filename, mime type, bytes)].
 
         The result of each, in order: None when the server took it, else why not, in the
         administrator's language (with the server's own reply beside it, see failure()).
@@ -129,9 +129,10 @@ class Mailer:
         if not smtp.get("server") or not smtp.get("sender"):
             raise Conflict(N_("Set up the SMTP server first."))
         results: list[str | None] = []
-        for to, subject, body in mails:
+        for to, subject, body, *more in mails:
             try:
-                smtp_driver.send(smtp, smtp_driver.build(smtp["sender"], [to], subject, body))
+                smtp_driver.send(smtp, smtp_driver.build(smtp["sender"], [to], subject, body,
+                                                         more[0] if more else ()))
                 results.append(None)
             except smtp_driver.MailError as exc:
                 results.append(failure(exc, smtp, language))

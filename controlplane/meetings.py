@@ -16,7 +16,16 @@ Choices the guide leaves open:
 - `start` is local time of the appliance's time zone (ISO 8601, minutes; an offset given
   by the client is converted); a scheduled meeting admits callers from start - early
   join (C4) until start + duration; a VMR is always open.
-- A room cannot be in two scheduled meetings whose times overlap (Q5).
+- A room cannot be in two scheduled meetings whose times overlap (Q5), any occurrence of
+  a recurring one included.
+- A scheduled meeting may recur (X1): `recurrence` {"freq": "daily" | "weekly", "until":
+  "YYYY-MM-DD"} repeats it at the same local time every day or week up to and including
+  that date (at most MAX_OCCURRENCES times); null or absent: once.
+- `allow_guests` (all kinds, default false): whether anyone with the password may join
+  from a browser (/join/ID) without an account.
+- For the invitations (iCalendar, RFC 5545) a scheduled meeting keeps a `uid` made at its
+  creation (stable while its ID or time changes) and a `sequence` that every change
+  counts up.
 - Instant meetings are not created through the API: the Meet Now number creates one for
   the caller; it is removed when its conference ends.
 """
@@ -24,6 +33,7 @@ Choices the guide leaves open:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import secrets
 import time
@@ -34,6 +44,8 @@ from controlplane import rules
 from controlplane.errors import Conflict, NotFound, ValidationError
 from controlplane.i18n import N_
 from controlplane.rules import Field, FieldError
+
+log = logging.getLogger(__name__)
 
 TABLE = "meetings"
 VMR, SCHEDULED, INSTANT = "vmr", "scheduled", "instant"
@@ -46,6 +58,8 @@ ID_DIGITS = (6, 10)
 PASSWORD_DIGITS = (4, 12)
 DURATION_MIN = (5, 24 * 60)
 MAX_PARTICIPANTS = 1000
+FREQUENCIES = {"daily": 1, "weekly": 7}   # days between occurrences
+MAX_OCCURRENCES = 366
 _ID = re.compile(r"^[0-9]+$")
 
 
@@ -55,6 +69,9 @@ class AccountDirectory(Protocol):
 
 class RoomDirectory(Protocol):
     def find(self, room_id: str) -> dict[str, Any] | None: ...
+
+    def find_all(self, limit: int | None = ..., order: str = ...,
+                 direction: str = ...) -> dict[str, Any]: ...
 
 
 def meeting_id(value: Any) -> str:
@@ -127,26 +144,82 @@ def _room_id(value: Any) -> str:
     return value
 
 
-def window(meeting: Mapping[str, Any]) -> tuple[dt.datetime, dt.datetime] | None:
-    """A scheduled meeting's start and end (naive local time); None for the others."""
-    if meeting["kind"] != SCHEDULED:
+def recurrence(value: Any) -> dict[str, str] | None:
+    if value is None:
         return None
+    if not isinstance(value, Mapping):
+        raise FieldError(N_("Either none, or a frequency and an end date."))
+    freq = value.get("freq")
+    if freq not in FREQUENCIES:
+        raise FieldError(N_("Choose one of: %(choices)s."), choices=", ".join(FREQUENCIES))
+    until = rules.text(value.get("until", "")).strip()
+    try:
+        dt.date.fromisoformat(until)
+    except ValueError:
+        raise FieldError(N_("An end date such as 2026-03-31.")) from None
+    return {"freq": freq, "until": until}
+
+
+def windows(meeting: Mapping[str, Any]) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Each occurrence's start and end (naive local time), in order; [] for a VMR or an
+    instant meeting."""
+    if meeting["kind"] != SCHEDULED:
+        return []
     start = dt.datetime.fromisoformat(meeting["start"])
-    return start, start + dt.timedelta(minutes=meeting["duration_min"])
+    length = dt.timedelta(minutes=meeting["duration_min"])
+    repeat = meeting.get("recurrence")
+    if not repeat:
+        return [(start, start + length)]
+    step = dt.timedelta(days=FREQUENCIES[repeat["freq"]])
+    until = dt.date.fromisoformat(repeat["until"])
+    out = []
+    at = start
+    while at.date() <= until and len(out) < MAX_OCCURRENCES:
+        out.append((at, at + length))
+        at += step
+    return out
+
+
+def window(meeting: Mapping[str, Any]) -> tuple[dt.datetime, dt.datetime] | None:
+    """A scheduled meeting's (first) start and (last) end; None for the others."""
+    spans = windows(meeting)
+    return (spans[0][0], spans[-1][1]) if spans else None
+
+
+def current(meeting: Mapping[str, Any], now: dt.datetime,
+            early_join_min: int = 0) -> tuple[dt.datetime, dt.datetime] | None:
+    """The occurrence a call at `now` belongs to (from start - early join to its end)."""
+    early = dt.timedelta(minutes=early_join_min)
+    for start, end in windows(meeting):
+        if start - early <= now < end:
+            return start, end
+    return None
 
 
 def admission(meeting: Mapping[str, Any], now: dt.datetime, early_join_min: int) -> str:
-    """"open", "early" (before start - early join) or "ended" for a call at `now`
-    (naive local time)."""
-    span = window(meeting)
-    if span is None:
+    """"open", "early" (before start - early join of the next occurrence) or "ended" (after
+    the last one) for a call at `now` (naive local time)."""
+    if meeting["kind"] != SCHEDULED:
         return "open"
-    start, end = span
-    if now < start - dt.timedelta(minutes=early_join_min):
+    if current(meeting, now, early_join_min) is not None:
+        return "open"
+    if any(now < start for start, _ in windows(meeting)):
         return "early"
-    if now >= end:
-        return "ended"
-    return "open"
+    return "ended"
+
+
+def overlap(a: list[tuple[dt.datetime, dt.datetime]],
+            b: list[tuple[dt.datetime, dt.datetime]]) -> tuple[dt.datetime, dt.datetime] | None:
+    """The first occurrence of a that overlaps one of b (both sorted by start)."""
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i][0] < b[j][1] and b[j][0] < a[i][1]:
+            return a[i]
+        if a[i][1] <= b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return None
 
 
 class Meetings:
@@ -157,6 +230,19 @@ class Meetings:
         self.zone, self.clock = zone, clock
         # Numbers no meeting may take (the access numbers of the call settings).
         self.reserved = reserved
+        # Told after each write (the invitations follow them): created(meeting),
+        # changed(before, after), deleted(meeting); a failing listener is logged.
+        self.on_created: list[Callable[[dict[str, Any]], None]] = []
+        self.on_changed: list[Callable[[dict[str, Any], dict[str, Any]], None]] = []
+        self.on_deleted: list[Callable[[dict[str, Any]], None]] = []
+
+    @staticmethod
+    def _tell(listeners: Iterable[Callable[..., None]], *args: Any) -> None:
+        for listener in listeners:
+            try:
+                listener(*args)
+            except Exception:
+                log.exception("a meetings listener failed")
 
     # -- reading -------------------------------------------------------------------------
 
@@ -172,10 +258,13 @@ class Meetings:
     def _public(meeting: Mapping[str, Any]) -> dict[str, Any]:
         out = {k: meeting[k] for k in ("id", "kind", "subject", "organizer", "password",
                                         "layout", "created")}
+        out["allow_guests"] = bool(meeting.get("allow_guests", False))
         if meeting["kind"] == SCHEDULED:
             out.update(start=meeting["start"], duration_min=meeting["duration_min"],
                        participants=list(meeting["participants"]),
-                       rooms=list(meeting["rooms"]))
+                       rooms=list(meeting["rooms"]),
+                       recurrence=meeting.get("recurrence"),
+                       uid=meeting.get("uid", ""), sequence=meeting.get("sequence", 0))
         return out
 
     def find(self, meeting_id: str) -> dict[str, Any] | None:
@@ -227,6 +316,7 @@ class Meetings:
             "organizer": rules.account,
             "password": Field(password, required=False),
             "layout": Field(rules.one_of(*LAYOUTS), required=False),
+            "allow_guests": Field(rules.boolean, required=False),
         }
         if kind == SCHEDULED:
             fields.update({
@@ -235,6 +325,7 @@ class Meetings:
                 "participants": Field(_list_of(rules.account, N_("accounts")),
                                       required=False),
                 "rooms": Field(_list_of(_room_id, N_("room ids")), required=False),
+                "recurrence": Field(recurrence, required=False),
             })
         return fields
 
@@ -251,6 +342,16 @@ class Meetings:
         if unknown:
             details["rooms"] = (N_("There is no room %(room)s."),
                                 {"room": ", ".join(unknown[:5])})
+        repeat = meeting.get("recurrence")
+        if meeting["kind"] == SCHEDULED and repeat:
+            first = dt.datetime.fromisoformat(meeting["start"]).date()
+            until = dt.date.fromisoformat(repeat["until"])
+            days = FREQUENCIES[repeat["freq"]]
+            if until < first:
+                details["recurrence"] = N_("The end date is before the first meeting.")
+            elif (until - first).days // days + 1 > MAX_OCCURRENCES:
+                details["recurrence"] = (N_("At most %(max)s occurrences."),
+                                         {"max": MAX_OCCURRENCES})
         if details:
             raise ValidationError(details=details)
 
@@ -259,23 +360,25 @@ class Meetings:
         if meeting["id"] in set(self.reserved()):
             raise Conflict(details={"id": (
                 N_("%(id)s is an access number of the call settings."), {"id": meeting["id"]})})
-        span = window(meeting)
+        spans = windows(meeting)
         for other_key, other in rows.items():
             if other_key == key:
                 continue
             if other["id"] == meeting["id"]:
                 raise Conflict(details={"id": (
                     N_("The meeting ID %(id)s is taken."), {"id": meeting["id"]})})
-            other_span = window(other)
-            if span is None or other_span is None:
+            if not spans or other["kind"] != SCHEDULED:
                 continue
             shared = set(meeting["rooms"]) & set(other["rooms"])
-            if shared and span[0] < other_span[1] and other_span[0] < span[1]:
+            clash = overlap(spans, windows(other)) if shared else None
+            if clash is not None:
                 room = self.rooms.find(sorted(shared)[0])
                 raise Conflict(details={"rooms": (
-                    N_("The room %(room)s is booked for %(subject)s at that time."),
+                    N_("The room %(room)s is booked for %(subject)s at that time"
+                       " (%(when)s)."),
                     {"room": room["name"] if room else sorted(shared)[0],
-                     "subject": other["subject"]})})
+                     "subject": other["subject"],
+                     "when": clash[0].strftime("%Y-%m-%d %H:%M")})})
 
     def _new_id(self, rows: Mapping[str, dict[str, Any]]) -> str:
         taken = {m["id"] for m in rows.values()} | set(self.reserved())
@@ -293,6 +396,9 @@ class Meetings:
         if meeting["kind"] == SCHEDULED:
             meeting.setdefault("participants", [])
             meeting.setdefault("rooms", [])
+            meeting.setdefault("recurrence", None)
+            meeting["uid"] = f"{secrets.token_hex(12)}@vcbox"
+            meeting["sequence"] = 0
         self._check_refs(meeting)
         with self.docs.batch() as batch:
             rows = batch.rows(TABLE)
@@ -301,7 +407,9 @@ class Meetings:
             self._check_unique(rows, meeting, None)
             key = str(max((int(k) for k in rows), default=0) + 1)
             rows[key] = meeting
-        return self._public(meeting)
+        created = self._public(meeting)
+        self._tell(self.on_created, created)
+        return created
 
     def update(self, meeting_id: str, data: Any) -> dict[str, Any]:
         """Change any field but the kind; the ID may change too (it is checked again)."""
@@ -318,21 +426,27 @@ class Meetings:
                 raise ValidationError(details={
                     "kind": N_("The kind of a meeting cannot be changed.")})
             meeting = {**current, **clean}
+            if meeting["kind"] == SCHEDULED:
+                meeting["sequence"] = current.get("sequence", 0) + 1
             self._check_refs(meeting)
             self._check_unique(rows, meeting, key)
             rows[key] = meeting
-        return self._public(meeting)
+        before, after = self._public(current), self._public(meeting)
+        self._tell(self.on_changed, before, after)
+        return after
 
     def delete_many(self, ids: Iterable[str]) -> list[str]:
         wanted = set(ids)
-        deleted: list[str] = []
+        deleted: list[dict[str, Any]] = []
         if not wanted:
-            return deleted
+            return []
         with self.docs.batch() as batch:
             rows = batch.rows(TABLE)
             for key in [k for k, m in rows.items() if m["id"] in wanted]:
-                deleted.append(rows.pop(key)["id"])
-        return deleted
+                deleted.append(self._public(rows.pop(key)))
+        for meeting in deleted:
+            self._tell(self.on_deleted, meeting)
+        return [m["id"] for m in deleted]
 
     def start_instant(self, organizer: str) -> dict[str, Any]:
         """A new instant meeting of this caller (the Meet Now number)."""
@@ -376,13 +490,51 @@ class Meetings:
                     meeting["rooms"] = [r for r in meeting["rooms"] if r not in room_ids]
 
     def running_with_rooms(self, now: dt.datetime) -> list[dict[str, Any]]:
-        """Scheduled meetings with rooms that are under way at `now` (start <= now < end)."""
+        """Scheduled meetings with rooms that are under way at `now` (start <= now < end),
+        each with `start` the start of the occurrence under way."""
         due = []
         for meeting in self._rows().values():
-            span = window(meeting)
-            if span and meeting["rooms"] and span[0] <= now < span[1]:
-                due.append(self._public(meeting))
+            if meeting["kind"] != SCHEDULED or not meeting["rooms"]:
+                continue
+            span = current(meeting, now)
+            if span is not None:
+                due.append({**self._public(meeting),
+                            "start": span[0].isoformat(timespec="minutes")})
         return due
+
+    def room_availability(self, start: str = "", duration_min: Any = "",
+                          skip: str = "") -> dict[str, Any]:
+        """{items: [{id, name, type, busy}]}: every room, and when a window is given (start,
+        duration in minutes) the scheduled meeting (not `skip`) that holds it then."""
+        wanted: list[tuple[dt.datetime, dt.datetime]] = []
+        if start or duration_min:
+            clean = rules.validate(
+                {"start": start, "duration_min": _minutes(duration_min)},
+                {"start": start_time(self.zone()), "duration_min": duration})
+            begin = dt.datetime.fromisoformat(clean["start"])
+            wanted = [(begin, begin + dt.timedelta(minutes=clean["duration_min"]))]
+        busy: dict[str, dict[str, Any]] = {}
+        if wanted:
+            for meeting in self._rows().values():
+                if meeting["kind"] != SCHEDULED or meeting["id"] == skip:
+                    continue
+                clash = overlap(wanted, windows(meeting))
+                if clash is None:
+                    continue
+                for room in meeting["rooms"]:
+                    busy.setdefault(room, {"id": meeting["id"], "subject": meeting["subject"],
+                                           "start": clash[0].isoformat(timespec="minutes")})
+        rooms = self.rooms.find_all(limit=None, order="name", direction="asc")["items"]
+        items = [{"id": r["id"], "name": r["name"], "kind": r["kind"],
+                  "busy": busy.get(r["id"])} for r in rooms]
+        return {"items": items, "total": len(items), "filtered": len(items)}
+
+
+def _minutes(value: Any) -> Any:
+    """A duration from a query string ("60") as a number; anything else as it came."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
 
 
 def parse_ids(data: Any) -> list[str]:

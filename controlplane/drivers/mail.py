@@ -34,8 +34,12 @@ def build(sender: str, to: list[str], subject: str, body: str,
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     msg.set_content(body)
     for filename, mime, data in attachments:
-        maintype, _, subtype = mime.partition("/")
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        # "text/calendar; method=REQUEST": the type and its parameters
+        kind, *extra = (part.strip() for part in mime.split(";"))
+        maintype, _, subtype = kind.partition("/")
+        params = dict(p.partition("=")[::2] for p in extra if "=" in p)
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename,
+                           params=params)
     return msg
 
 

@@ -13,6 +13,7 @@ from controlplane.errors import TooLarge, ValidationError
 from controlplane.i18n import N_, normalize, translate
 
 SESSION_COOKIE = "vcbox_session"
+PORTAL_COOKIE = "vcbox_portal"
 LANG_COOKIE = "vcbox_lang"
 MAX_JSON_BYTES = 1 << 20
 
@@ -32,6 +33,12 @@ def cookie(name: str) -> str | None:
 
 def session() -> Session | None:
     return request.environ.get("vcbox.session")
+
+
+def portal_account() -> str:
+    """The signed-in enterprise user of a portal route ("" on others)."""
+    found = request.environ.get("vcbox.portal_session")
+    return found.username if found else ""
 
 
 def username() -> str:

@@ -52,10 +52,14 @@ def document(app: Bottle) -> dict[str, Any]:
         }
         if route.method in ("POST", "PUT", "PATCH"):
             op["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
-        if route.config.get("auth", "session") == "public":
+        auth = route.config.get("auth", "session")
+        unsafe = route.method in ("POST", "PUT", "PATCH", "DELETE") and route.config.get(
+            "csrf", True) is not False
+        if auth == "public":
             op["security"] = []
-        elif route.method in ("POST", "PUT", "PATCH", "DELETE") and route.config.get(
-                "csrf", True) is not False:
+        elif auth == "portal":
+            op["security"] = [{"portal": [], "csrf": []} if unsafe else {"portal": []}]
+        elif unsafe:
             op["security"] = [{"session": [], "csrf": []}]
         paths.setdefault(path, {})[route.method.lower()] = op
     return {
@@ -66,6 +70,8 @@ def document(app: Bottle) -> dict[str, Any]:
             "schemas": {"Error": ERROR_SCHEMA},
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": "vcbox_session"},
+                # An enterprise user's session of the user portal (never an admin's).
+                "portal": {"type": "apiKey", "in": "cookie", "name": "vcbox_portal"},
                 "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
             },
         },

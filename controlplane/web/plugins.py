@@ -1,7 +1,8 @@
 """Cross-cutting concerns as Bottle plugins: JSON errors, session auth, CSRF, operation log.
 
 Route options (keyword arguments of app.route):
-  auth:  "session" (default), "public", or "setup" (public until an administrator exists)
+  auth:  "session" (default), "public", "setup" (public until an administrator exists) or
+         "portal" (an enterprise user's portal session: its own cookie, never an admin's)
   page:  True for HTML pages (401 shows the login page; before setup, redirect to the wizard)
   csrf:  False to exempt a state-changing route (login, password reset); "setup" to exempt
          it only until an administrator exists
@@ -90,8 +91,22 @@ class SessionAuth:
         page = route.config.get("page", False)
         auth = self.services.auth
 
+        portal = self.services.portal
+
         @functools.wraps(callback)
         def wrapper(*args, **kwargs):
+            if mode in ("portal", "public"):
+                # A portal user is known on the portal's routes and the public ones
+                # (/join); never on an admin route.
+                found = portal.find_session(context.cookie(context.PORTAL_COOKIE))
+                request.environ["vcbox.portal_session"] = found
+                if found is not None:
+                    request.environ["vcbox.portal"] = {"account": found.username}
+                    request.environ.setdefault("vcbox.actor", found.username)
+                elif mode == "portal":
+                    raise Unauthorized()
+                if mode == "portal":
+                    return callback(*args, **kwargs)
             if page and not auth.configured() and request.path != "/setup":
                 redirect("/setup")
             token = context.cookie(context.SESSION_COOKIE)
@@ -140,7 +155,10 @@ class Csrf:
         def wrapper(*args, **kwargs):
             if mode == "setup" and not auth.configured():
                 return callback(*args, **kwargs)
-            session = context.session()
+            if route.config.get("auth") == "portal":
+                session = request.environ.get("vcbox.portal_session")
+            else:
+                session = context.session()
             if session is None or not Auth.csrf_ok(session, request.headers.get("X-CSRF-Token")):
                 raise CsrfFailed()
             return callback(*args, **kwargs)

@@ -11,6 +11,9 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 SELF_LOGGING = {
     ("POST", "/api/v1/session"),
     ("DELETE", "/api/v1/session"),
+    # the portal's sign-in and sign-out record themselves (portal_login, portal_logout)
+    ("POST", "/api/v1/portal/session"),
+    ("DELETE", "/api/v1/portal/session"),
     ("POST", "/api/v1/password-reset"),
 }
 
