@@ -11,11 +11,20 @@ import signal
 import sys
 import traceback
 
-from bench import accounts, call_records, meeting_calls, settings_apply, sip_register, status
+from bench import (
+    accounts,
+    call_records,
+    meeting_calls,
+    settings_apply,
+    sip_register,
+    status,
+    terminal_logs,
+)
 from bench.harness import BenchError, Options, Result, load_line, machine_line
 
 # One module per figure, in the order they run. Later figures append here.
-FIGURES = [status, settings_apply, accounts, sip_register, meeting_calls, call_records]
+FIGURES = [status, settings_apply, accounts, sip_register, meeting_calls, call_records,
+           terminal_logs]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -101,9 +101,12 @@ class LiveMeetings:
             start = float(row.get("created_epoch") or now)
         except ValueError:
             start = now
-        parties = [(row.get("cid_num") or "", row.get("cid_name") or ""),
-                   (row.get("b_cid_num") or row.get("callee_num") or row.get("dest") or "",
-                    row.get("b_cid_name") or "")]
+        # The B leg's caller ID is the caller's (FreeSWITCH passes it on to the callee):
+        # the account called is the B leg's presence ID (the dial string sets it to the
+        # dialled user), else who the A leg reached, else what was dialled.
+        callee = ((row.get("b_presence_id") or "").partition("@")[0]
+                  or row.get("callee_num") or row.get("b_dest") or row.get("dest") or "")
+        parties = [(row.get("cid_num") or "", row.get("cid_name") or ""), (callee, "")]
         members = [{"id": "", "account": a, "name": self.name_of(a) or n,
                     "device_model": self.model_of(a), "muted": False, "video": False,
                     "talking": False, "moderator": False, "joined_s": int(now - start)}

@@ -355,6 +355,51 @@ def test_live_meetings_follow_freeswitch_and_moderation_takes_effect(box: Box) -
     assert gone.status_code == 404, gone.text
 
 
+def test_a_point_to_point_call_is_a_live_meeting_while_it_is_up(box: Box) -> None:
+    """S3: account A calling account B directly (both SIPp terminals registered through
+    FreeSWITCH, the call bridged by it) is listed by the live meetings API as a "p2p"
+    meeting with its two members while the call is up, filtered by kind, and is gone
+    once it hangs up; it is no conference, so it cannot be moderated."""
+    for account in ("3010", "3011"):
+        if account not in box.__dict__["passwords"]:
+            create_account(box, account)
+    caller, callee = terminal(box, "3010", "p2p"), terminal(box, "3011", "p2p")
+    done = callee.register()
+    assert done.returncode == 0, outcome(done, callee, "register-200")
+    answering = callee.answer(echo=False)
+    time.sleep(0.5)
+    call = subprocess.Popen(caller.argv("call-3011", call_scenario("3011", 200, 60000,
+                                                                   media=False)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=caller.folder)
+    try:
+        def p2p() -> list[dict[str, Any]]:
+            return [m for m in live(box).values() if m["kind"] == "p2p"]
+        [item] = wait_for(p2p, what="the point-to-point call on the live meetings API")
+        assert answering.poll() is None and call.poll() is None, "a side hung up early"
+        assert [(m["account"], m["name"]) for m in item["members"]] == [
+            ("3010", "User 3010"), ("3011", "User 3011")], item
+        assert (item["organizer"], item["organizer_name"], item["locked"]) == (
+            "3010", "User 3010", False)
+        assert item["id"] == channel_of(box, "3010", "3011")  # the caller's leg
+        assert item["duration_s"] >= 0 and item["start_time"]
+        assert set(live(box, kind="p2p")) == {item["id"]}
+        assert item["id"] not in live(box, kind="vmr")
+        assert item["id"] in live(box, search="3010")
+        res = box.admin.post(f"/api/v1/meetings/live/{item['id']}/lock")
+        assert res.status_code == 404, res.text
+        hang_up(box, "3010")
+        wait_for(lambda: not p2p(), what="the call gone from the live meetings API")
+        answering.wait(timeout=30)
+        assert answering.returncode == 0, outcome(answering, callee, "answer")
+    finally:
+        hang_up(box, "3010")  # FreeSWITCH's legs too, when an assert left the call up
+        for proc in (call, answering):
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
+
 def test_a_password_is_prompted_unless_dialled_with_the_id(box: Box) -> None:
     room = meeting(box, subject="Locked", password="4321")
     with calling(box, "3001", f"{room['id']}**4321"):
