@@ -189,7 +189,7 @@ class Invitations:
         text = body_text(meeting, method, organizer, site, language, rooms)
         for person in everyone.values():
             out.append((person.email, subject, text,
-                        [("invite.ics", f"text/calendar; method={method}", ics)]))
+                        [("invite.ics", f"text/calendar; method={method}; charset=UTF-8", ics)]))
         if was is not None and method == REQUEST:
             dropped = [p for p in (self.people(a) for a in was["participants"]
                                    if a not in meeting["participants"]) if p and p.email]
@@ -198,7 +198,7 @@ class Invitations:
                 subject = subject_line(meeting, CANCEL, False, language)
                 text = body_text(meeting, CANCEL, organizer, site, language, rooms)
                 out += [(p.email, subject, text,
-                         [("invite.ics", f"text/calendar; method={CANCEL}", gone)])
+                         [("invite.ics", f"text/calendar; method={CANCEL}; charset=UTF-8", gone)])
                         for p in dropped]
         return out
 

@@ -147,7 +147,9 @@ class Portal:
                 role = "participant"
             else:
                 continue
-            mine.append({**self._dial(meeting, domain), "role": role})
+            people = [{"account": a, "name": getattr(self.accounts.find(a), "name", "")}
+                      for a in meeting["participants"]]
+            mine.append({**self._dial(meeting, domain), "role": role, "people": people})
         needle = search.strip().casefold()
         shown = [m for m in mine if not needle or needle in m["subject"].casefold()
                  or needle in m["id"]]

@@ -80,6 +80,13 @@ def routes(app: Bottle, services: Services) -> None:
         return render("login.html")
 
     page("/forgot", "forgot.html", auth="public")
+
+    @app.get("/portal", page=True, auth="public")
+    def portal_page():
+        found = request.environ.get("vcbox.portal_session")
+        return render("portal.html", portal_account=found.username if found else "",
+                      portal_csrf=found.csrf if found else "",
+                      idle_timeout_s=services.config.session_idle_s if found else 0)
     app.route("/reset/<token>", "GET", lambda token: render("reset.html", token=token),
               page=True, auth="public", name="page_reset")
     # The time zone select (T1) lists the guide's Appendix A, labelled in the UI language.

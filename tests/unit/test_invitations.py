@@ -82,7 +82,7 @@ def test_mails_go_to_everyone_with_an_address_and_a_dropped_participant_gets_a_c
     inv.cancelled(MEETING)
     last = icalendar.Calendar.from_ical(sent[-1][0][3][0][2])
     assert int(next(iter(last.walk("VEVENT")))["sequence"]) == 4
-    assert sent[-1][0][3][0][1] == "text/calendar; method=CANCEL"
+    assert sent[-1][0][3][0][1] == "text/calendar; method=CANCEL; charset=UTF-8"
 
 
 def test_recurring_windows_admission_and_overlap() -> None:
