@@ -13,6 +13,7 @@ from controlplane import secrets
 from controlplane.accounts import Accounts
 from controlplane.apply import Applier
 from controlplane.auth import Auth
+from controlplane.backups import Backups
 from controlplane.captchas import Captchas
 from controlplane.cdr import CdrBatcher, CdrInbox
 from controlplane.config import Config
@@ -64,6 +65,7 @@ class Services:
     terminal_logs: TerminalLogs
     portal: Portal
     invitations: Invitations
+    backups: Backups
     started: float = field(default_factory=time.time)
     # What Janus's event handler posts (POST /janus/events), kept in memory
     mcu_events: McuEvents = field(default_factory=McuEvents)
@@ -159,6 +161,8 @@ class Services:
                                    settings.value("services", "sip_tls_port")}),
             portal=Portal(accounts, meetings, settings, history, config, time.time),
             invitations=invitations,
+            backups=Backups(config.data_dir, docs, history, cdrs.path, now=licenses.now,
+                            history_path=config.history_path),
         )
 
     def watch_directory_cache(self) -> None:

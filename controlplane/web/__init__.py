@@ -12,6 +12,7 @@ def install(app: Bottle, services: Services) -> None:
         api_account_import,
         api_accounts,
         api_admin,
+        api_backups,
         api_call_records,
         api_freeswitch,
         api_host,
@@ -40,7 +41,7 @@ def install(app: Bottle, services: Services) -> None:
     for module in (api_status, api_host, api_setup, api_session, api_admin, api_settings, api_oplog,
                    api_license, api_accounts, api_account_import, api_rooms, api_meetings,
                    api_freeswitch, api_presence, api_live_meetings, api_turn, api_call_records,
-                   api_terminal_logs, api_janus, api_portal,
+                   api_terminal_logs, api_janus, api_portal, api_backups,
                    metrics,
                    openapi, pages, static):
         module.routes(app, services)

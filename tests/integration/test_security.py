@@ -24,6 +24,7 @@ PUBLIC = frozenset({
     ("GET", "/api/v1/password-reset/<token>"),
     ("POST", "/api/v1/password-reset/<token>"),
     ("GET", "/login"),
+    ("GET", "/portal"),                              # the user portal (its own sign-in)
     ("GET", "/forgot"),
     ("GET", "/reset/<token>"),
     ("GET", "/favicon.ico"),                         # browsers ask before any login

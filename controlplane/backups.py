@@ -1,0 +1,304 @@
+"""Backups (SPEC B1, B2): archives of the appliance's data, made now or on a schedule,
+listed, downloaded, uploaded (checked before anything is kept) and deleted.
+
+An archive is a gzip tar of regular files:
+  manifest.json   {"name": "vcbox-backup", "format": 1, "version", "created",
+                   "files": {member: sha256}}
+  documents.json  the document store (accounts, rooms, meetings, settings, the
+                  administrator) without the license (B1: it belongs to this appliance)
+                  and without the service secrets
+  history.sqlite3 the history database (operation log, host samples; sessions and
+                  login failures emptied: a restore signs everyone out)
+  calls.sqlite3   the call records (K1)
+Logs (the server's, the terminal logs) are not in it (B1).
+
+Secrets. A backup is a file administrators mail around, so nothing in it may open the
+appliance or its services:
+- the service secrets (ESL, Janus, TURN, xml_curl ... passwords) are internal and are
+  re-made: a restore keeps the secrets of the appliance it runs on, and re-renders the
+  service configs with them;
+- the SMTP password is removed (settings.smtp.password is ""): it cannot be re-made, so
+  after a restore the administrator types it again (the restore says so);
+- what stays are one-way hashes: the administrator's argon2id hash, the accounts'
+  SIP a1-hashes (so that terminals register again with their old passwords after a
+  restore, B2).
+
+Uploads are hostile until checked (controlplane.release's scanner: regular files only,
+no "..", absolute paths or links, size and member caps, a capped gzip stream against
+bombs, every member's sha256 against the manifest), then this product's name and a
+format this version understands.
+
+Restoring an archive (validated completely, then the store swapped atomically and every
+config re-rendered, the old store put back when that fails) is NOT built yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import sqlite3
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controlplane import __version__, release
+from controlplane import license as lic
+from controlplane import secrets as service_secrets
+from controlplane.errors import Conflict, NotFound, ValidationError
+from controlplane.i18n import N_
+from controlplane.rules import FieldError
+from controlplane.store import Documents, History
+from controlplane.store.documents import _fsync_dir
+
+NAME = "vcbox-backup"
+FORMAT = 1
+FOLDER = "backups"
+SUFFIX = ".tar.gz"
+DOCUMENTS, HISTORY, CALLS = "documents.json", "history.sqlite3", "calls.sqlite3"
+MEMBERS = (DOCUMENTS, HISTORY, CALLS)
+# What never travels: the license (B1) and the internal service secrets (re-made).
+LEFT_OUT = (lic.DOC, lic.TRIAL_DOC, service_secrets.DOC)
+# History tables a backup carries empty (who is signed in, who failed to).
+EMPTIED = ("sessions", "login_failures", "reset_tokens")
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
+MAX_UNPACKED_BYTES = 8 * 1024 * 1024 * 1024
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class InvalidBackup(ValidationError):
+    """An upload that is not a backup this version can take; `reason` says why."""
+
+    error_id = "invalid_backup"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(details={"file": (
+            N_("This file is not a vcbox backup that can be used (%(why)s)."),
+            {"why": reason})})
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def check_name(value: Any) -> str:
+    if not isinstance(value, str) or not _NAME.match(value) or value.endswith(SUFFIX):
+        raise FieldError(N_("1 to 64 letters, digits, '-', '_' or '.', starting with a"
+                            " letter or digit."))
+    return value
+
+
+def default_name(now: dt.datetime) -> str:
+    """B2: "Backup" + YYYYMMDDHHMMSS on the appliance's clock."""
+    return "Backup" + now.strftime("%Y%m%d%H%M%S")
+
+
+@dataclass(frozen=True)
+class BackupManifest:
+    version: str
+    created: str
+    files: dict[str, str]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 16):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parse_manifest(data: bytes) -> BackupManifest:
+    try:
+        doc: Any = json.loads(data.decode("utf-8"))
+    except (UnicodeError, ValueError):
+        raise release.ReleaseError("manifest.json is not valid JSON") from None
+    if not isinstance(doc, dict) or doc.get("name") != NAME:
+        raise release.ReleaseError("this is not a vcbox backup")
+    fmt = doc.get("format")
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+        raise release.ReleaseError("manifest.json: no backup format")
+    if fmt > FORMAT:
+        raise release.ReleaseError(
+            f"the backup's format {fmt} is newer than this version understands ({FORMAT})")
+    files = doc.get("files")
+    if (not isinstance(files, dict) or set(files) != set(MEMBERS)
+            or not all(isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+                       for v in files.values())):
+        raise release.ReleaseError("manifest.json: the members are not those of a backup")
+    return BackupManifest(str(doc.get("version", "")), str(doc.get("created", "")), files)
+
+
+def verify(path: Path, max_bytes: int = MAX_UPLOAD_BYTES,
+           max_unpacked_bytes: int = MAX_UNPACKED_BYTES) -> BackupManifest:
+    """Check an archive completely without writing anything; its manifest."""
+    hashes, manifest_bytes = release._scan(path, max_bytes, max_unpacked_bytes,
+                                           len(MEMBERS) + 1, sink=None)
+    manifest = parse_manifest(manifest_bytes)
+    del hashes[release.MANIFEST]
+    if set(hashes) != set(MEMBERS):
+        raise release.ReleaseError("the members are not those of a backup")
+    wrong = sorted(n for n, d in hashes.items() if manifest.files[n] != d)
+    if wrong:
+        raise release.ReleaseError(f"checksum mismatch: {', '.join(wrong)}")
+    return manifest
+
+
+def _snapshot_sqlite(source: Path, target: Path, emptied: Iterable[str] = ()) -> None:
+    """A consistent copy of a live SQLite database (the backup API), some tables emptied."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True) if source.exists() else None
+    dst = sqlite3.connect(target)
+    try:
+        if src is not None:
+            src.backup(dst)
+        for table in emptied:
+            exists = dst.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                                 (table,)).fetchone()
+            if exists:
+                dst.execute(f"DELETE FROM {table}")  # noqa: S608 - our own table names
+        dst.commit()
+        dst.execute("VACUUM")
+    finally:
+        dst.close()
+        if src is not None:
+            src.close()
+
+
+def _documents(docs: Documents) -> bytes:
+    raw = {name: rows for name, rows in docs.storage.read().items() if name not in LEFT_OUT}
+    smtp = raw.get("settings.smtp")
+    if smtp:
+        raw["settings.smtp"] = {k: {**v, "password": ""} if "password" in v else v
+                                for k, v in smtp.items()}
+    return json.dumps(raw, ensure_ascii=False, sort_keys=True).encode()
+
+
+class Backups:
+    def __init__(self, data_dir: Path, docs: Documents, history: History, calls_path: Path,
+                 now: Callable[[], dt.datetime], clock: Callable[[], float] = time.time,
+                 history_path: Path | None = None) -> None:
+        self.folder = data_dir / FOLDER
+        self.docs, self.history, self.calls_path = docs, history, calls_path
+        self.history_path = history_path or data_dir / HISTORY
+        self.now, self.clock = now, clock
+
+    def path_of(self, name: str) -> Path:
+        try:
+            check_name(name)
+        except FieldError:
+            raise NotFound(N_("No such backup.")) from None
+        path = self.folder / (name + SUFFIX)
+        if not path.is_file():
+            raise NotFound(N_("No such backup."))
+        return path
+
+    def find_all(self) -> dict[str, Any]:
+        """{items: [{name, size, created}], total, filtered}, newest first."""
+        items = []
+        if self.folder.is_dir():
+            for path in self.folder.glob("*" + SUFFIX):
+                name = path.name[: -len(SUFFIX)]
+                if not _NAME.match(name) or not path.is_file():
+                    continue
+                st = path.stat()
+                items.append({"name": name, "size": st.st_size, "created": st.st_mtime,
+                              "created_time": dt.datetime.fromtimestamp(
+                                  st.st_mtime, self.now().tzinfo).strftime(
+                                  "%Y-%m-%d %H:%M:%S")})
+        items.sort(key=lambda item: (item["created"], item["name"]), reverse=True)
+        return {"items": items, "total": len(items), "filtered": len(items)}
+
+    def create(self, name: str | None = None) -> dict[str, Any]:
+        """B2: a backup now (the default name: Backup + the time); Conflict when taken."""
+        name = check_name(name) if name else default_name(self.now())
+        target = self.folder / (name + SUFFIX)
+        if target.exists():
+            raise Conflict(details={"name": N_("A backup with this name exists.")})
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.folder, prefix=".make-") as tmp:
+            work = Path(tmp)
+            (work / DOCUMENTS).write_bytes(_documents(self.docs))
+            with self.history.lock:
+                _snapshot_sqlite(self.history_path, work / HISTORY, EMPTIED)
+            _snapshot_sqlite(self.calls_path, work / CALLS)
+            files = {member: _sha256(work / member) for member in MEMBERS}
+            manifest = {"name": NAME, "format": FORMAT, "version": __version__,
+                        "created": self.now().isoformat(timespec="seconds"), "files": files}
+            partial = work / "archive.tar.gz"
+            with tarfile.open(partial, "w:gz") as tar:
+                data = json.dumps(manifest, indent=1).encode()
+                info = tarfile.TarInfo(release.MANIFEST)
+                info.size, info.mtime, info.mode = len(data), int(self.clock()), 0o600
+                tar.addfile(info, io.BytesIO(data))
+                for member in MEMBERS:
+                    tar.add(work / member, arcname=member, recursive=False,
+                            filter=lambda ti: _plain(ti, self.clock()))
+            with open(partial, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.link(partial, target)  # fails, never overwrites, when the name was taken
+        _fsync_dir(self.folder)
+        return next(i for i in self.find_all()["items"] if i["name"] == name)
+
+    def store_upload(self, upload: Any, filename: str) -> dict[str, Any]:
+        """B2: an uploaded archive, checked completely before it is kept under its name
+        (the file name without .tar.gz; a taken name is a Conflict)."""
+        base = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+        base = base[: -len(SUFFIX)] if base.endswith(SUFFIX) else base.rsplit(".", 1)[0]
+        try:
+            name = check_name(base)
+        except FieldError as exc:
+            raise ValidationError(details={"file": exc.message}) from None
+        if (self.folder / (name + SUFFIX)).exists():
+            raise Conflict(details={"file": N_("A backup with this name exists.")})
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".upload-")
+        try:
+            written = 0
+            with os.fdopen(fd, "wb") as out:
+                while chunk := upload.read(1 << 16):
+                    written += len(chunk)
+                    if written > MAX_UPLOAD_BYTES:
+                        raise release.ReleaseError("the file is larger than 2 GB")
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            manifest = verify(Path(tmp))
+            os.link(tmp, self.folder / (name + SUFFIX))
+        except release.ReleaseError as exc:
+            raise InvalidBackup(exc.reason) from None
+        finally:
+            os.unlink(tmp)
+        _fsync_dir(self.folder)
+        item = next(i for i in self.find_all()["items"] if i["name"] == name)
+        return {**item, "version": manifest.version, "backup_created": manifest.created}
+
+    def delete_many(self, names: Iterable[str]) -> list[str]:
+        gone = []
+        for name in names:
+            try:
+                path = self.path_of(name)
+            except NotFound:
+                continue
+            path.unlink()
+            gone.append(name)
+        return gone
+
+    def prune(self, keep: int) -> list[str]:
+        """B1: at most `keep` backups; the oldest go."""
+        items = self.find_all()["items"]
+        return self.delete_many(i["name"] for i in items[keep:]) if keep >= 0 else []
+
+
+def _plain(info: tarfile.TarInfo, mtime: float) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode, info.mtime = 0o600, int(mtime)
+    return info
+

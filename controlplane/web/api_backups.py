@@ -1,0 +1,84 @@
+"""Backups (SPEC B1, B2; §9 Maintenance): list, create now, download, upload, delete."""
+
+from __future__ import annotations
+
+from bottle import Bottle, HTTPResponse, request, response, static_file
+
+from controlplane import backups as bk
+from controlplane.app import Services
+from controlplane.errors import TooLarge, ValidationError
+from controlplane.i18n import N_
+from controlplane.rules import FieldError
+from controlplane.web.api_account_import import LengthRequired
+from controlplane.web.context import body, body_text_target
+
+ENVELOPE_BYTES = 64 * 1024
+
+
+def _names(data: dict) -> list[str]:
+    names = data.get("names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) \
+            or len(names) > 1000:
+        raise ValidationError(details={"names": N_("A list of backup names.")})
+    return names
+
+
+def routes(app: Bottle, services: Services) -> None:
+    backups = services.backups
+
+    @app.get("/api/v1/backups", summary="The backups, newest first -> {items: [{name, size,"
+             " created, created_time}], total, filtered}")
+    def list_backups():
+        return backups.find_all()
+
+    @app.post("/api/v1/backups", audit="create_backup", audit_target=body_text_target("name"),
+              summary='Create a backup now (optional {"name"}; default Backup + the time)')
+    def create_backup():
+        name = body().get("name")
+        try:
+            made = backups.create(name if name not in (None, "") else None)
+        except FieldError as exc:
+            raise ValidationError(details={"name": exc.message}) from None
+        response.status = 201
+        return made
+
+    @app.post("/api/v1/backups/upload", audit="upload_backup",
+              audit_target=lambda kw: getattr(request.files.get("file"), "raw_filename", ""),
+              summary="Upload a backup (multipart file): checked completely (format,"
+              " checksums, no links or paths out) before it is kept")
+    def upload_backup():
+        if request.chunked or request.content_length < 0:
+            raise LengthRequired()
+        if request.content_length > bk.MAX_UPLOAD_BYTES + ENVELOPE_BYTES:
+            raise TooLarge(N_("The file is larger than %(mb)s MB."),
+                           mb=bk.MAX_UPLOAD_BYTES // (1024 * 1024))
+        try:
+            upload = request.files.get("file")
+        except Exception as exc:  # a broken multipart body
+            raise ValidationError(details={"file": N_("The upload could not be read.")}) \
+                from exc
+        if upload is None:
+            raise ValidationError(details={"file": N_("Choose a backup file.")})
+        response.status = 201
+        return backups.store_upload(upload.file, upload.raw_filename or "")
+
+    @app.get("/api/v1/backups/<name>", summary="Download a backup (.tar.gz)")
+    def download_backup(name: str):
+        path = backups.path_of(name)
+        res = static_file(path.name, root=str(path.parent), download=path.name,
+                          mimetype="application/gzip")
+        if isinstance(res, HTTPResponse):
+            res.set_header("Cache-Control", "no-store")
+        return res
+
+    @app.delete("/api/v1/backups/<name>", audit="delete_backups",
+                audit_target=lambda kw: kw["name"], summary="Delete a backup")
+    def delete_backup(name: str):
+        backups.path_of(name)  # 404 when absent
+        return {"deleted": backups.delete_many([name])}
+
+    @app.post("/api/v1/backups/delete", audit="delete_backups",
+              audit_target=lambda kw: ", ".join(_names(body()))[:500],
+              summary='Delete many backups {"names": [...]} (absent ones are fine)')
+    def delete_backups():
+        return {"deleted": backups.delete_many(_names(body()))}
