@@ -28,6 +28,12 @@ no "..", absolute paths or links, size and member caps, a capped gzip stream aga
 bombs, every member's sha256 against the manifest), then this product's name and a
 format this version understands.
 
+Automatic backups (B1, the backup-schedule settings) are named AutoBackup + the time;
+the schedule keeps the newest `keep` of them (never deleting one made by hand). The
+first one is due at the first scheduled time after the control plane started (a box
+just installed does not back up at once); a box that was off at a scheduled time backs
+up at its next start.
+
 Restoring an archive (validated completely, then the store swapped atomically and every
 config re-rendered, the old store put back when that fails) is NOT built yet.
 """
@@ -93,6 +99,35 @@ def check_name(value: Any) -> str:
         raise FieldError(N_("1 to 64 letters, digits, '-', '_' or '.', starting with a"
                             " letter or digit."))
     return value
+
+
+AUTO = "AutoBackup"
+
+
+def cron_of(schedule: dict[str, Any]) -> str:
+    """The backup-schedule settings as a cron expression (minute hour day month weekday)."""
+    hour, minute = (int(x) for x in schedule["time"].split(":"))
+    if schedule["cycle"] == "daily":
+        return f"{minute} {hour} * * *"
+    if schedule["cycle"] == "weekly":
+        return f"{minute} {hour} * * {schedule['day'] % 7}"
+    return f"{minute} {hour} {schedule['day']} * *"
+
+
+def last_due(schedule: dict[str, Any], now: dt.datetime) -> dt.datetime:
+    """The latest scheduled time at or before now (croniter, on now's clock)."""
+    from croniter import croniter
+
+    step = croniter(cron_of(schedule), now + dt.timedelta(seconds=1))
+    return step.get_prev(dt.datetime)
+
+
+def is_due(schedule: dict[str, Any], now: dt.datetime, last_auto: dt.datetime | None,
+           started: dt.datetime) -> bool:
+    if not schedule.get("enabled"):
+        return False
+    # The first one after the start, or one missed while the box was off.
+    return last_due(schedule, now) > (last_auto or started)
 
 
 def default_name(now: dt.datetime) -> str:
@@ -290,10 +325,38 @@ class Backups:
             gone.append(name)
         return gone
 
+    def _autos(self) -> list[tuple[dt.datetime, str]]:
+        """The automatic backups, newest first, by the time in their names (the clock
+        they were made by, whatever the files' times say)."""
+        found = []
+        for item in self.find_all()["items"]:
+            name = item["name"]
+            if not name.startswith(AUTO):
+                continue
+            try:
+                when = dt.datetime.strptime(name[len(AUTO):], "%Y%m%d%H%M%S")
+            except ValueError:
+                continue
+            found.append((when.replace(tzinfo=self.now().tzinfo), name))
+        return sorted(found, reverse=True)
+
     def prune(self, keep: int) -> list[str]:
-        """B1: at most `keep` backups; the oldest go."""
-        items = self.find_all()["items"]
-        return self.delete_many(i["name"] for i in items[keep:]) if keep >= 0 else []
+        """B1: at most `keep` automatic backups; the oldest go."""
+        return self.delete_many(name for _, name in self._autos()[keep:]) if keep >= 0 else []
+
+    def last_auto(self) -> dt.datetime | None:
+        autos = self._autos()
+        return autos[0][0] if autos else None
+
+    def run_schedule(self, schedule: dict[str, Any], started: dt.datetime) -> str | None:
+        """One check of the job: an automatic backup when one is due; its name."""
+        now = self.now()
+        if not is_due(schedule, now, self.last_auto(), started):
+            return None
+        name = AUTO + now.strftime("%Y%m%d%H%M%S")
+        self.create(name)
+        self.prune(schedule["keep"])
+        return name
 
 
 def _plain(info: tarfile.TarInfo, mtime: float) -> tarfile.TarInfo:

@@ -85,6 +85,7 @@ OBJECTS: dict[str, str] = {
     "smtp": N_("SMTP mail settings"),
     "syslog": N_("Remote syslog"),
     "terminal-logs": N_("Terminal logs"),
+    "backup-schedule": N_("Automatic backup"),
     "license": N_("License"),
     "trial": N_("Trial license"),
     # What the control plane applied by itself.
@@ -159,6 +160,8 @@ SETTING_LABELS: dict[str, dict[str, str]] = {
         "transport": N_("Transport protocol"),
     },
     "terminal-logs": {"enabled": N_("Terminal logs")},
+    "backup-schedule": {"enabled": N_("Automatic backup"), "cycle": N_("Repeat cycle"),
+                        "day": N_("Day"), "time": N_("Time"), "keep": N_("Backups kept")},
 }
 OTHER_SETTING = N_("other settings")
 CHANGED = N_("Changed: %(fields)s.")

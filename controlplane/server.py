@@ -84,6 +84,27 @@ def sample_host(services: Any) -> None:
 HEP_RCVBUF = 4 << 20
 
 
+BACKUP_CHECK_S = 30.0
+
+
+def run_backup_schedule(services: Any) -> None:
+    """B1: the automatic backups of the backup-schedule settings (in the thread pool: an
+    archive takes a while)."""
+    import gevent
+
+    started = services.licenses.now()
+    pool = gevent.get_hub().threadpool
+    while True:
+        gevent.sleep(BACKUP_CHECK_S)
+        try:
+            made = pool.apply(services.backups.run_schedule,
+                              (services.settings.stored("backup-schedule"), started))
+            if made:
+                log.info("automatic backup %s made", made)
+        except Exception:
+            log.exception("the automatic backup failed")
+
+
 def capture_listener(services: Any) -> Any:
     """The terminal logs' receiver of sofia's HEP v3 capture (O4), on the loopback; None
     (and a warning) when its port is taken: the rest of the box runs on."""
@@ -168,6 +189,7 @@ def serve(config: Config) -> None:
         gevent.spawn(follow_lan_address, services)
     gevent.spawn(replay_spilled_cdrs, services)
     gevent.spawn(sample_host, services)
+    gevent.spawn(run_backup_schedule, services)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -78,7 +78,7 @@ def test_a_backup_holds_the_data_but_no_license_secret_or_session(box: bk.Backup
         box.create(made["name"])
     named = box.create("before-upgrade")
     assert [i["name"] for i in box.find_all()["items"]][0] in (named["name"], made["name"])
-    assert box.prune(1) and box.find_all()["total"] == 1
+    assert box.prune(0) == []  # made by hand: never pruned by the schedule
     assert box.delete_many(["nope", "../etc"]) == []
     with pytest.raises(NotFound):
         box.path_of("../../documents")
@@ -158,3 +158,44 @@ def test_a_good_upload_is_kept_under_its_name(box: bk.Backups, tmp_path: Path) -
     assert kept["name"] == "other-box" and kept["version"]
     with open(made, "rb") as fh, pytest.raises(Conflict):
         box.store_upload(fh, "other-box.tar.gz")
+
+
+WEEKLY = {"enabled": True, "cycle": "weekly", "day": 7, "time": "02:00", "keep": 2}
+
+
+def test_the_schedule_as_cron_and_when_it_is_due() -> None:
+    assert bk.cron_of(WEEKLY) == "0 2 * * 0"
+    assert bk.cron_of({**WEEKLY, "cycle": "monthly", "day": 28, "time": "23:45"}) \
+        == "45 23 28 * *"
+    assert bk.cron_of({**WEEKLY, "cycle": "daily"}) == "0 2 * * *"
+    tz = NOW.tzinfo
+    sunday_2am = dt.datetime(2026, 12, 6, 2, 0, tzinfo=tz)
+    assert bk.last_due(WEEKLY, sunday_2am) == sunday_2am
+    assert bk.last_due(WEEKLY, sunday_2am - dt.timedelta(minutes=1)) \
+        == sunday_2am - dt.timedelta(days=7)
+    started = dt.datetime(2026, 12, 3, 9, 0, tzinfo=tz)
+    # Just installed: nothing until the first Sunday 02:00 after the start.
+    assert not bk.is_due(WEEKLY, dt.datetime(2026, 12, 5, 23, 0, tzinfo=tz), None, started)
+    assert bk.is_due(WEEKLY, sunday_2am, None, started)
+    # Made at 02:00:05: not again that week; missed while off: at the next check.
+    made = sunday_2am + dt.timedelta(seconds=5)
+    assert not bk.is_due(WEEKLY, sunday_2am + dt.timedelta(days=3), made, started)
+    assert bk.is_due(WEEKLY, sunday_2am + dt.timedelta(days=9), made, started)
+    assert not bk.is_due({**WEEKLY, "enabled": False}, sunday_2am, None, started)
+
+
+def test_the_job_keeps_the_newest_automatic_backups(box: bk.Backups) -> None:
+    manual = box.create("by-hand")
+    started = NOW - dt.timedelta(days=30)
+    clock = [NOW]
+    box.now = lambda: clock[0]
+    made = []
+    for week in range(4):
+        clock[0] = dt.datetime(2026, 12, 6, 2, 0, 30, tzinfo=NOW.tzinfo) + \
+            dt.timedelta(days=7 * week)
+        name = box.run_schedule(WEEKLY, started)
+        assert name == "AutoBackup" + clock[0].strftime("%Y%m%d%H%M%S")
+        made.append(name)
+        assert box.run_schedule(WEEKLY, started) is None  # once per due time
+    names = {i["name"] for i in box.find_all()["items"]}
+    assert names == {manual["name"], *made[-2:]}
