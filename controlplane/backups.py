@@ -13,15 +13,17 @@ An archive is a gzip tar of regular files:
 Logs (the server's, the terminal logs) are not in it (B1).
 
 Secrets. A backup is a file administrators mail around, so nothing in it may open the
-appliance or its services:
-- the service secrets (ESL, Janus, TURN, xml_curl ... passwords) are internal and are
-  re-made: a restore keeps the secrets of the appliance it runs on, and re-renders the
-  service configs with them;
-- the SMTP password is removed (settings.smtp.password is ""): it cannot be re-made, so
-  after a restore the administrator types it again (the restore says so);
-- what stays are one-way hashes: the administrator's argon2id hash, the accounts'
-  SIP a1-hashes (so that terminals register again with their old passwords after a
-  restore, B2).
+appliance or its services in clear:
+- the service secrets (ESL, Janus, TURN, xml_curl ... passwords) and the SMTP password
+  travel encrypted (secrets.enc: AES-256-GCM) under this appliance's backup key, a random
+  key kept in the store (document "backup_key") that never leaves it: not in a backup,
+  not in an export, and kept by a factory reset (like the trial marker). A restore on the
+  same appliance, before or after a factory reset, puts them back, so every rendered
+  config comes out as it was; another appliance cannot read them and keeps its own
+  secrets (the SMTP password is then typed again). The manifest names the key by a hash
+  of it (key_id), so a restore knows which case it is;
+- in the clear stay only one-way hashes: the administrator's argon2id hash and the
+  accounts' SIP a1-hashes (so that terminals register again with their old passwords).
 
 Uploads are hostile until checked (controlplane.release's scanner: regular files only,
 no "..", absolute paths or links, size and member caps, a capped gzip stream against
@@ -69,9 +71,12 @@ FORMAT = 1
 FOLDER = "backups"
 SUFFIX = ".tar.gz"
 DOCUMENTS, HISTORY, CALLS = "documents.json", "history.sqlite3", "calls.sqlite3"
-MEMBERS = (DOCUMENTS, HISTORY, CALLS)
-# What never travels: the license (B1) and the internal service secrets (re-made).
-LEFT_OUT = (lic.DOC, lic.TRIAL_DOC, service_secrets.DOC)
+SECRETS = "secrets.enc"
+MEMBERS = (DOCUMENTS, HISTORY, CALLS, SECRETS)
+KEY_DOC = "backup_key"
+# What never travels in the clear: the license (B1), the secrets (encrypted apart), the key.
+LEFT_OUT = (lic.DOC, lic.TRIAL_DOC, service_secrets.DOC, KEY_DOC)
+_AAD = b"vcbox-backup-secrets-v1"
 # History tables a backup carries empty (who is signed in, who failed to).
 EMPTIED = ("sessions", "login_failures", "reset_tokens")
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
@@ -140,6 +145,46 @@ class BackupManifest:
     version: str
     created: str
     files: dict[str, str]
+    key_id: str = ""
+
+
+def backup_key(docs: Documents) -> bytes:
+    """This appliance's backup key (made on first use; kept by a factory reset)."""
+    import base64
+    import secrets as random
+
+    found = docs.peek(KEY_DOC).get("key")
+    if not found:
+        with docs.batch() as batch:
+            found = (batch.get(KEY_DOC) or {}).get("key")
+            if not found:
+                found = base64.b64encode(random.token_bytes(32)).decode()
+                batch.put(KEY_DOC, {"key": found})
+    return base64.b64decode(found)
+
+
+def key_id(key: bytes) -> str:
+    return hashlib.sha256(b"vcbox-backup-key:" + key).hexdigest()[:32]
+
+
+def seal(key: bytes, plain: bytes) -> bytes:
+    import secrets as random
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = random.token_bytes(12)
+    return nonce + AESGCM(key).encrypt(nonce, plain, _AAD)
+
+
+def unseal(key: bytes, sealed: bytes) -> bytes:
+    """The plain text; ValueError when the key is not the one it was sealed with."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    try:
+        return AESGCM(key).decrypt(sealed[:12], sealed[12:], _AAD)
+    except (InvalidTag, ValueError) as exc:
+        raise ValueError("not sealed with this key") from exc
 
 
 def _sha256(path: Path) -> str:
@@ -168,7 +213,8 @@ def parse_manifest(data: bytes) -> BackupManifest:
             or not all(isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
                        for v in files.values())):
         raise release.ReleaseError("manifest.json: the members are not those of a backup")
-    return BackupManifest(str(doc.get("version", "")), str(doc.get("created", "")), files)
+    return BackupManifest(str(doc.get("version", "")), str(doc.get("created", "")), files,
+                          str(doc.get("key_id", "")))
 
 
 def verify(path: Path, max_bytes: int = MAX_UPLOAD_BYTES,
@@ -204,6 +250,13 @@ def _snapshot_sqlite(source: Path, target: Path, emptied: Iterable[str] = ()) ->
         dst.close()
         if src is not None:
             src.close()
+
+
+def _secrets(docs: Documents) -> bytes:
+    """What secrets.enc holds (sealed): the service secrets and the SMTP password."""
+    smtp = docs.peek("settings.smtp")
+    return json.dumps({"secrets": dict(docs.peek(service_secrets.DOC)),
+                       "smtp_password": smtp.get("password", "")}).encode()
 
 
 def _documents(docs: Documents) -> bytes:
@@ -259,13 +312,16 @@ class Backups:
         self.folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.folder, prefix=".make-") as tmp:
             work = Path(tmp)
+            key = backup_key(self.docs)
             (work / DOCUMENTS).write_bytes(_documents(self.docs))
+            (work / SECRETS).write_bytes(seal(key, _secrets(self.docs)))
             with self.history.lock:
                 _snapshot_sqlite(self.history_path, work / HISTORY, EMPTIED)
             _snapshot_sqlite(self.calls_path, work / CALLS)
             files = {member: _sha256(work / member) for member in MEMBERS}
             manifest = {"name": NAME, "format": FORMAT, "version": __version__,
-                        "created": self.now().isoformat(timespec="seconds"), "files": files}
+                        "created": self.now().isoformat(timespec="seconds"), "files": files,
+                        "key_id": key_id(key)}
             partial = work / "archive.tar.gz"
             with tarfile.open(partial, "w:gz") as tar:
                 data = json.dumps(manifest, indent=1).encode()

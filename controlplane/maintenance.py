@@ -26,7 +26,8 @@ mode "all" (G2 b: everything)
     accounts, rooms, license, administrator, settings and secrets all go (the secrets are
     generated again on the next start, and `apply` renders them into the services).
   - The trial marker stays: "once per appliance" (SPEC L1), so a reset must not grant a
-    second trial.
+    second trial. So does the backup key (controlplane/backups.py): a backup taken
+    before the reset still brings back its encrypted service secrets.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from controlplane.license import TRIAL_DOC
 from controlplane.store.documents import META, atomic_write
 
 MODES = ("settings", "all")
+BACKUP_KEY = "backup_key"  # controlplane.backups.KEY_DOC
 SETTINGS_PREFIX = "settings."
 LOGS = "logs"
 
@@ -134,7 +136,9 @@ def factory_reset(config: Config, mode: str) -> list[str]:
         removed += _clear_history(config.history_path)
         removed += _clear_history(config.data_dir / cdr.DATABASE)
     else:
-        kept = {name: raw[name] for name in (META, TRIAL_DOC) if raw.get(name)}
+        # The trial marker and the backup key belong to the appliance, not to its data:
+        # "once per appliance" (L1); backups taken before the reset stay readable (B2).
+        kept = {name: raw[name] for name in (META, TRIAL_DOC, BACKUP_KEY) if raw.get(name)}
         if raw or docs_path.exists():
             _write_documents(docs_path, kept)
         removed += [f"document: {name}" for name in sorted(raw) if name not in kept]

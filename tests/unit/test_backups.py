@@ -73,6 +73,17 @@ def test_a_backup_holds_the_data_but_no_license_secret_or_session(box: bk.Backup
     assert db.execute("SELECT COUNT(*) FROM sessions").fetchone() == (0,)
     assert db.execute("SELECT COUNT(*) FROM oplog").fetchone() == (1,)
     db.close()
+    # The secrets travel sealed under this appliance's key, named in the manifest.
+    key = bk.backup_key(box.docs)
+    assert manifest.key_id == bk.key_id(key)
+    sealed = json.loads(bk.unseal(key, got["secrets.enc"]))
+    assert sealed["smtp_password"] == "smtp-pass"
+    assert sealed["secrets"] == dict(box.docs.peek("secrets"))
+    for value in sealed["secrets"].values():
+        assert value.encode() not in b"".join(got.values())
+    with pytest.raises(ValueError):
+        bk.unseal(b"k" * 32, got["secrets.enc"])
+    assert "backup_key" not in docs
     assert box.find_all()["total"] == 1
     with pytest.raises(Conflict):
         box.create(made["name"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane import cdr, secrets
+from controlplane import backups, cdr, secrets
 from controlplane.__main__ import main
 from controlplane.app import Services
 from controlplane.config import Config
@@ -102,6 +102,12 @@ def test_settings_mode_keeps_accounts_rooms_and_license(config: Config,
 
 def test_all_mode_keeps_only_the_trial_marker(config: Config, keys: LicenseKeys) -> None:
     before = populate(config, keys)
+    # ... and the backup key, which belongs to the appliance like the trial marker.
+    opened = Services.open(config)
+    try:
+        backup_key = backups.backup_key(opened.docs)
+    finally:
+        opened.close()
     (config.data_dir / "logs").mkdir()
     (config.data_dir / "logs" / "mcu.log").write_text("x\n")
 
@@ -116,7 +122,8 @@ def test_all_mode_keeps_only_the_trial_marker(config: Config, keys: LicenseKeys)
     services = Services.open(config)
     try:
         docs = services.docs.storage.read()
-        assert sorted(docs) == ["_meta", "license_trial", "secrets"]
+        assert sorted(docs) == ["_meta", "backup_key", "license_trial", "secrets"]
+        assert backups.backup_key(services.docs) == backup_key
         assert services.docs.get("license_trial") == before["trial"]
         # Secrets are generated afresh on the next open.
         assert services.docs.get(secrets.DOC) != before["secrets"]
