@@ -10,7 +10,7 @@ from controlplane.errors import TooLarge, ValidationError
 from controlplane.i18n import N_
 from controlplane.rules import FieldError
 from controlplane.web.api_account_import import LengthRequired
-from controlplane.web.context import body, body_text_target
+from controlplane.web.context import body, body_text_target, query_int
 
 ENVELOPE_BYTES = 64 * 1024
 
@@ -26,10 +26,20 @@ def _names(data: dict) -> list[str]:
 def routes(app: Bottle, services: Services) -> None:
     backups = services.backups
 
-    @app.get("/api/v1/backups", summary="The backups, newest first -> {items: [{name, size,"
-             " created, created_time}], total, filtered}")
+    @app.get("/api/v1/backups",
+             summary="The backups, newest first (search, limit, offset) -> {items: [{name,"
+             " size, created, created_time}], total, filtered, default_name}")
     def list_backups():
-        return backups.find_all()
+        q = request.query
+        found = backups.find_all()
+        needle = (q.getunicode("search", "") or "").strip().casefold()
+        items = [i for i in found["items"] if needle in i["name"].casefold()]
+        offset = query_int("offset", q.get("offset", ""), 0, 0, 10**9)
+        limit = query_int("limit", q.get("limit", ""), 20, 1, 1000)
+        return {"items": items[offset:offset + limit], "total": found["total"],
+                "filtered": len(items),
+                # B2: what "create backup" fills in, on the appliance's clock
+                "default_name": bk.default_name(services.licenses.now())}
 
     @app.post("/api/v1/backups", audit="create_backup", audit_target=body_text_target("name"),
               summary='Create a backup now (optional {"name"}; default Backup + the time)')

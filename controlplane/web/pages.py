@@ -102,6 +102,7 @@ def routes(app: Bottle, services: Services) -> None:
     page("/settings/syslog", "syslog.html")
     page("/logs/operation", "oplog.html")
     page("/logs/terminals", "terminal_logs.html")
+    page("/maintenance/backup", "backup.html")
     page("/status/system", "system.html")
     page("/status/online-users", "online.html")
     page("/status/meetings", "live.html")
