@@ -397,7 +397,7 @@ def test_meetings_page_en(page: Page, server: Server, api: Client,
     slot = form.locator('[data-error-for="rooms"]')
     expect(slot).to_be_visible()
     expect(slot).to_have_text(translate(lang, (
-        "The room %(room)s is booked for %(subject)s at that time.",
-        {"room": ROOMS[0], "subject": "季度评审"})))
+        "The room %(room)s is booked for %(subject)s at that time (%(when)s).",
+        {"room": ROOMS[0], "subject": "季度评审", "when": "2030-05-06 10:00"})))
     shot(page, "conflict-en", full_page=False)
     assert len(listed(api)) == 3
