@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from bottle import Bottle, request, response
 
-from controlplane import oplog
 from controlplane.app import Services
-from controlplane.errors import Locked, Unauthorized, ValidationError
 from controlplane.web import context
-from controlplane.web.api_session import why
+from controlplane.web.api_session import signed_in
 from controlplane.web.context import body, body_text_target
 
 
@@ -28,22 +26,13 @@ def routes(app: Bottle, services: Services) -> None:
               " csrf_token}; sets the portal cookie (423 when locked)")
     def portal_login():
         data = body()
-        account = data.get("account") if isinstance(data.get("account"), str) else ""
-        ip = context.client_ip()
-        try:
-            found = portal.authenticate(data.get("account"), data.get("password"))
-        except Locked as exc:
-            log.record(account, ip, "lockout" if exc.params.get("just_locked")
-                       else "portal_login_failed", account, oplog.FAILURE, why(exc))
-            raise
-        except (Unauthorized, ValidationError) as exc:
-            log.record(account, ip, "portal_login_failed", account, oplog.FAILURE, why(exc))
-            raise
+        found = signed_in(log, data.get("account"),
+                          lambda: portal.authenticate(data.get("account"), data.get("password")),
+                          "portal_login_failed", "portal_login")
         token, session = portal.open_session(found)
         request.environ["vcbox.portal_session"] = session
         response.set_cookie(context.PORTAL_COOKIE, token, path="/", httponly=True,
                             samesite="strict", secure=context.is_https())
-        log.record(found, ip, "portal_login", found)
         return session_info(session.username, session.csrf)
 
     def session_info(account: str, csrf: str) -> dict:

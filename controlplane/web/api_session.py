@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from typing import Any
 
 from bottle import Bottle, request, response
 
@@ -43,6 +45,25 @@ def why(exc: VcboxError) -> oplog.Detail:
     return oplog.Detail(((exc.message, exc.params),))
 
 
+def signed_in(log: oplog.OperationLog, name: Any, check: Callable[[], str],
+              failed: str, success: str) -> str:
+    """check()'s user; a refusal is logged (failed, or "lockout" when it just locked the
+    name) and raised, a success logged as success."""
+    name = name if isinstance(name, str) else ""
+    ip = context.client_ip()
+    try:
+        user = check()
+    except Locked as exc:
+        log.record(name, ip, "lockout" if exc.params.get("just_locked") else failed, name,
+                   oplog.FAILURE, why(exc))
+        raise
+    except (Unauthorized, ValidationError) as exc:
+        log.record(name, ip, failed, name, oplog.FAILURE, why(exc))
+        raise
+    log.record(user, ip, success, user)
+    return user
+
+
 def routes(app: Bottle, services: Services) -> None:
     auth, log = services.auth, services.oplog
 
@@ -50,18 +71,9 @@ def routes(app: Bottle, services: Services) -> None:
               summary="Log in; answers the CSRF token and sets the session cookie")
     def login():
         data = body()
-        username = data.get("username") if isinstance(data.get("username"), str) else ""
-        ip = context.client_ip()
-        try:
-            user = auth.authenticate(data.get("username"), data.get("password"))
-        except Locked as exc:
-            log.record(username, ip, "lockout" if exc.params.get("just_locked")
-                       else "login_failed", username, oplog.FAILURE, why(exc))
-            raise
-        except (Unauthorized, ValidationError) as exc:
-            log.record(username, ip, "login_failed", username, oplog.FAILURE, why(exc))
-            raise
-        log.record(user, ip, "login", user)
+        user = signed_in(log, data.get("username"),
+                         lambda: auth.authenticate(data.get("username"), data.get("password")),
+                         "login_failed", "login")
         return start_session(services, user, bool(data.get("remember")))
 
     @app.get("/api/v1/session", summary="The current session and its CSRF token")
