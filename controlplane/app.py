@@ -34,6 +34,7 @@ from controlplane.rooms import Rooms
 from controlplane.settings import Settings
 from controlplane.store import Documents, History
 from controlplane.terminal_logs import TerminalLogs
+from controlplane.web_join import WebJoins
 
 logger = logging.getLogger(__name__)
 # How often sofia is told to capture while the terminal logs are on (see follow_capture).
@@ -69,6 +70,8 @@ class Services:
     started: float = field(default_factory=time.time)
     # What Janus's event handler posts (POST /janus/events), kept in memory
     mcu_events: McuEvents = field(default_factory=McuEvents)
+    # Browser joins' one-time tokens and wrong-password counts (controlplane.web_join)
+    web_joins: WebJoins = field(default_factory=WebJoins)
 
     @classmethod
     def open(cls, config: Config) -> Services:

@@ -15,6 +15,11 @@ In the "default" context (the one the directory gives every authenticated accoun
 - the Meet Now number starts an instant meeting of the caller and tells its new ID;
 - anything else is answered 404 Not Found.
 
+In the "vcbox_web" context (FreeSWITCH's loopback-only profile of the browser joins, which
+Janus's SIP plugin calls: controlplane.web_join), a meeting ID joins that meeting only with
+the one-time join token the control plane minted for it (X-Vcbox-Join), without the
+password prompt and under the token's display name; everything else there is refused (403).
+
 Before a meeting is joined: without a valid license the caller hears that the service is
 not licensed (L4); a scheduled meeting before start - early join (C4) tells its start
 time, after its end that it has ended; over the licensed concurrency (calls counted by
@@ -36,6 +41,8 @@ CONTEXT = "default"
 IVR_CONTEXT = "vcbox_ivr"
 # Where FreeSWITCH's limit sends a call over the licensed concurrency (L4): "a<dialled>".
 AUDIO_CONTEXT = "vcbox_audio"
+# Browser joins through Janus (sip_profiles/vcbox_web.xml).
+WEB_CONTEXT = "vcbox_web"
 # FreeSWITCH counts the calls (mod_hash's limit, released at hangup): every meeting
 # participant and every P2P call's caller is one; max -1 counts without a limit.
 LIMIT = "hash vcbox calls"
@@ -60,6 +67,7 @@ class Call:
     destination: str
     caller: str = ""   # the authenticated account (variable_user_name)
     tries: int = 0     # IVR attempts so far (variable_vcbox_tries)
+    join_token: str = ""  # a browser join's token (variable_sip_h_X-Vcbox-Join)
 
 
 @dataclass
@@ -74,6 +82,8 @@ class Site:
     now: Callable[[], dt.datetime] = dt.datetime.now
     start_instant: Callable[[str], Mapping[str, Any]] | None = None
     account_name: Callable[[str], str] = lambda _account: ""
+    # A browser join's token for a meeting ID -> its grant (name, number), once; or None.
+    redeem_join: Callable[[str, str], Any] = lambda _token, _meeting_id: None
 
 
 def _document(context: str, name: str, destination: str, actions: Actions) -> str:
@@ -220,6 +230,15 @@ def route(call: Call, site: Site) -> str:
         else:
             actions += _goodbye()
         return _document(call.context, "ivr-retry", destination, actions)
+    elif call.context == WEB_CONTEXT:
+        grant = site.redeem_join(call.join_token, destination) if destination.isdigit() \
+            else None
+        meeting = site.find_meeting(destination) if grant is not None else None
+        if meeting is not None:
+            return _document(call.context, f"web-{destination}", destination,
+                             _web_join(site, meeting, grant.name, grant.number))
+        return _document(call.context, "web-refused", destination,
+                         [("respond", "403 Forbidden")])
     elif call.context == AUDIO_CONTEXT and destination.startswith("a"):
         meeting_id, _, pin = destination[1:].partition(PIN_SEPARATOR)
         meeting = site.find_meeting(meeting_id) if meeting_id.isdigit() else None
@@ -228,6 +247,17 @@ def route(call: Call, site: Site) -> str:
                              _join(site, meeting, pin if _ else None, destination[1:],
                                    audio_only=True))
     return _document(call.context, "not-found", destination, [("respond", "404 Not Found")])
+
+
+def _web_join(site: Site, meeting: Mapping[str, Any], name: str, number: str) -> Actions:
+    """A browser admitted by the control plane: its display name and number on the member,
+    no password prompt (also after an audio-only transfer, the variable stays), then the
+    join every caller gets (license count, admission, records)."""
+    return [("set_profile_var", f"caller_id_name={_no_dollar(name)}"),
+            ("set_profile_var", f"caller_id_number={_no_dollar(number)}"),
+            ("set", "conference_enforce_security=false"),
+            ("set", "vcbox_web_join=true"),
+            *_join(site, meeting, None, meeting["id"])]
 
 
 def _meet_now(site: Site, caller: str) -> Actions:

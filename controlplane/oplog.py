@@ -69,6 +69,7 @@ ACTIONS: dict[str, str] = {
     "unlock_meeting": N_("Unlock a meeting"),
     "end_meeting": N_("End a meeting"),
     "invite_to_meeting": N_("Invite to a meeting"),
+    "join_meeting": N_("Join a meeting from a browser"),
 }
 
 SUCCESS = "success"

@@ -19,6 +19,8 @@ NAMES: dict[str, int] = {
     "janus_admin_secret": 32,
     # HTTP basic password of Janus's event handler posting to the control plane
     "janus_events_password": 32,
+    # signs the Janus API tokens of browser joins (janus.jcfg token_auth_secret)
+    "janus_token_secret": 32,
     "turn_secret": 40,
     "turn_cli_password": 24,
     "xml_curl_password": 32,

@@ -38,7 +38,8 @@ MANIFEST = "manifest.json"
 # The web admin's npm assets ship as built here (the appliance never reaches npm): the
 # folders controlplane/web/static.py serves (VENDOR), checked by tests/unit/test_release.py.
 ASSETS = ("node_modules/bootstrap/dist", "node_modules/bootstrap-icons/font",
-          "node_modules/chart.js/dist")
+          "node_modules/chart.js/dist", "node_modules/janus-gateway/npm/dist",
+          "node_modules/webrtc-adapter/out")
 TREES = ("controlplane", "templates", "roles", "playbooks", *ASSETS)
 FILES = ("ansible.cfg", "requirements.txt", "requirements-runtime.txt", "package.json",
          "package-lock.json",

@@ -22,6 +22,8 @@ APT_PACKAGES=(
     chromium wrk openssl ca-certificates fonts-noto-cjk make tzdata
     # what the tests take from every Debian system (molecule chroot scenario)
     coreutils mount tar
+    # nsenter: the browser join test starts Chromium in its own network namespace
+    util-linux
     # the services whose rendered configs the tests run (DESIGN §4)
     coturn nginx-light openssh-server chrony rsyslog rsyslog-gnutls iproute2 libc-bin nftables
     # the appliance image and role tests (issue 5, DESIGN D9): mmdebstrap, a raw disk with
@@ -148,6 +150,27 @@ if ((${#MISSING[@]})); then
     if ((${#INSTALL[@]} < ${#MISSING[@]})); then INSTALL+=("${FREESWITCH_FILES[@]}"); fi
     "${APT[@]}" install -y --no-install-recommends "${INSTALL[@]}"
     if [[ $OWN_POLICY == 1 ]]; then "${SUDO[@]}" rm -f "$POLICY"; OWN_POLICY=0; fi
+fi
+
+# Janus's SIP plugin runs on Debian's sofia-sip 1.12 from a folder of its own (the
+# FreeSWITCH packages replace the system's with their 1.13, on which the plugin crashes:
+# controlplane/drivers/processes.py JANUS_LIB_DIR). The package and folder are the janus
+# role's defaults.
+JANUS_DEFAULTS=roles/janus/defaults/main.yml
+janus_default() { sed -n "s/^$1: *\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$JANUS_DEFAULTS"; }
+SOFIA_PACKAGE=$(janus_default vcbox_janus_sofia_package)
+JANUS_LIB_DIR=$(janus_default vcbox_janus_lib_dir)
+SOFIA_STAMP=$JANUS_LIB_DIR/.vcbox-package
+if installed janus && [[ $(cat "$SOFIA_STAMP" 2>/dev/null) != "$SOFIA_PACKAGE" ]]; then
+    log "unpacking $SOFIA_PACKAGE into $JANUS_LIB_DIR for Janus"
+    if ((!APT_UPDATED)) && apt_lists_empty; then apt_update; fi
+    SOFIA_WORK=$(mktemp -d)
+    (cd "$SOFIA_WORK" && apt-get download "$SOFIA_PACKAGE" \
+        && dpkg-deb -x ./*.deb unpacked)
+    "${SUDO[@]}" mkdir -p "$JANUS_LIB_DIR"
+    "${SUDO[@]}" cp -a "$SOFIA_WORK"/unpacked/usr/lib/*/libsofia-sip-ua.so.0* "$JANUS_LIB_DIR/"
+    printf '%s\n' "$SOFIA_PACKAGE" | "${SUDO[@]}" tee "$SOFIA_STAMP" >/dev/null
+    rm -rf "$SOFIA_WORK"
 fi
 
 # --- 2. Python venv ----------------------------------------------------------

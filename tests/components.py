@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from controlplane.drivers.processes import JANUS_LIB_DIR, SOFIA_LIBRARY
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 SBIN = ("/usr/sbin", "/sbin")
@@ -87,6 +89,10 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
     *_debian("coturn", "turnserver", "turnutils_uclient"),
     # Debian 13 has no janus package (DESIGN §4): there the Janus tests skip, naming it.
     *_debian("janus", "janus", codenames=("bookworm",)),
+    # Debian's sofia-sip 1.12 for Janus's SIP plugin, unpacked by setup beside FreeSWITCH's
+    # 1.13 (controlplane/drivers/processes.py JANUS_LIB_DIR)
+    Component("janus-sofia", "libsofia-sip-ua0", codenames=("bookworm",),
+              path=str(JANUS_LIB_DIR / SOFIA_LIBRARY)),
     *_debian("nginx-light", "nginx"),
     *_debian("openssh-server", "sshd"),
     *_debian("chrony", "chronyd"),
@@ -95,6 +101,7 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
     *_debian("iproute2", "ip"),
     *_debian("coreutils", "chroot"),
     *_debian("mount", "mount"),
+    *_debian("util-linux", "nsenter"),
     *_debian("tar", "tar"),
     *_debian("libc-bin", "zic"),
     Component("tzdata.zi", "tzdata", path="/usr/share/zoneinfo/tzdata.zi"),

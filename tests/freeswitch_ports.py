@@ -1,11 +1,12 @@
-"""The fixed ports a FreeSWITCH test instance binds on 127.0.0.1 (SIP 5060/5061, ESL 8021,
-the directory listener 8089): one instance at a time, checked free before it starts."""
+"""The fixed ports a FreeSWITCH test instance binds on 127.0.0.1 (SIP 5060/5061, the
+browser joins' SIP profile 5066, ESL 8021, the directory listener 8089): one instance at
+a time, checked free before it starts."""
 
 from __future__ import annotations
 
 import socket
 
-FIXED_PORTS = (5060, 5061, 8021, 8089)
+FIXED_PORTS = (5060, 5061, 5066, 8021, 8089)
 
 
 def port_taken(port: int) -> bool:

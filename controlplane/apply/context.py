@@ -15,6 +15,7 @@ from typing import Any
 
 from controlplane import timezones
 from controlplane.config import Config
+from controlplane.drivers.processes import JANUS_LIB_DIR
 from controlplane.sections import SECTIONS
 from controlplane.sections.network import ifnames, lan_address
 
@@ -91,6 +92,8 @@ def build(settings: Mapping[str, Mapping[str, Any]], secrets: Mapping[str, Any],
         "vcbox_directory_url": f"http://127.0.0.1:{config.directory_port or config.listen_port}",
         "vcbox_xml_curl_user": "freeswitch",
         "vcbox_hep_port": config.hep_port,
+        # Janus's own sofia-sip (the role unpacks it there; processes.JANUS_LIB_DIR says why)
+        "vcbox_janus_lib_dir": str(JANUS_LIB_DIR),
         "vcbox_media_ip": media_ip(config, network),
         "vcbox_public_ip": network["nat"]["public_ip"] if network["nat"]["enabled"] else "",
         "vcbox_lan_ifname": nics["lan"],

@@ -131,6 +131,23 @@ def janus_argv(root: Path, binary: str) -> list[str]:
     return [binary, "--disable-colors", "-F", str(folder), "-C", str(folder / "janus.jcfg")]
 
 
+# Janus's SIP plugin (Debian's janus 1.1.2) is built against Debian's sofia-sip 1.12; the
+# FreeSWITCH packages replace that library with their fork's 1.13, which keeps the soname
+# but changes the message structures: with it the plugin sends INVITEs without a Contact
+# and crashes parsing an answer's SDP. Janus therefore runs with Debian's 1.12 library from
+# a folder of its own (scripts/setup.sh and roles/janus put it there; on the appliance the
+# janus.service drop-in sets the same path), FreeSWITCH with its own.
+JANUS_LIB_DIR = Path("/usr/lib/vcbox/janus")
+SOFIA_LIBRARY = "libsofia-sip-ua.so.0"
+
+
+def janus_env(lib_dir: Path = JANUS_LIB_DIR) -> dict[str, str]:
+    """The environment of a Janus child: the private sofia-sip when it is installed."""
+    if not (lib_dir / SOFIA_LIBRARY).is_file():
+        return {}
+    return {"LD_LIBRARY_PATH": str(lib_dir)}
+
+
 def janus_check(root: Path) -> None:
     folder = root / JANUS_DIR
     core = folder / "janus.jcfg"
@@ -352,11 +369,12 @@ class Spec:
     start_timeout_s: float = 10.0
     own_log: str = ""                  # its own log file under ROOT (read like its output)
     prepare: Callable[[Path], None] | None = None  # before each start, given ROOT
+    env: Callable[[], dict[str, str]] = dict       # added to the child's environment
 
 
 SPECS: dict[str, Spec] = {
     "janus": Spec("janus", "janus", "janus.service", janus_argv, janus_check, janus_probe,
-                  fatal=("[FATAL]",)),
+                  fatal=("[FATAL]",), env=janus_env),
     # coturn retries a failed bind for ever instead of exiting: its own words say it.
     "coturn": Spec("coturn", "turnserver", "coturn.service", coturn_argv, coturn_check,
                    coturn_probe, fatal=("Cannot bind",), dirs=(RUN_DIR, "var/lib/turn"),
@@ -500,7 +518,8 @@ class LocalProcess:
             try:
                 # Same process group: Ctrl-C on `make run` ends the services too.
                 self.proc = subprocess.Popen(self.argv, cwd=self.root, stdin=subprocess.DEVNULL,
-                                             stdout=out, stderr=subprocess.STDOUT)
+                                             stdout=out, stderr=subprocess.STDOUT,
+                                             env={**os.environ, **self.spec.env()})
             except OSError as exc:
                 self.failed = True
                 raise ActionFailed(self.service, verb, f"{self.argv[0]}: {exc}") from exc

@@ -32,7 +32,7 @@ from urllib.parse import unquote_plus
 
 from bottle import Bottle, HTTPResponse, request
 
-from controlplane import cdr, dialplan, secrets
+from controlplane import cdr, dialplan, secrets, web_join
 from controlplane.accounts import MAX_DEVICES
 from controlplane.app import Services
 from controlplane.web.gateway_listener import REASONS, Handler, Route
@@ -62,7 +62,8 @@ USER_CACHE_MS = 300_000
 # The form fields the answer depends on (a sip_auth post has about 40).
 FIELDS = frozenset({"section", "purpose", "user", "domain", "key_value",
                     "Hunt-Destination-Number", "Hunt-Context", "variable_user_name",
-                    "variable_vcbox_tries", "Caller-Caller-ID-Number"})
+                    "variable_vcbox_tries", "Caller-Caller-ID-Number",
+                    web_join.JOIN_VARIABLE})
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -207,6 +208,7 @@ def dialplan_site(services: Services) -> dialplan.Site:
         now=services.meetings.now,
         start_instant=services.meetings.start_instant,
         account_name=lambda number: getattr(services.accounts.find(number), "name", ""),
+        redeem_join=services.web_joins.redeem,
     )
 
 
@@ -233,7 +235,8 @@ def directory_handler(services: Services) -> Handler:
             return xml(dialplan.route(dialplan.Call(
                 form.get("Hunt-Context") or "", form.get("Hunt-Destination-Number") or "",
                 form.get("variable_user_name") or form.get("Caller-Caller-ID-Number") or "",
-                int(tries) if tries.isdigit() else 0), site))
+                int(tries) if tries.isdigit() else 0,
+                form.get(web_join.JOIN_VARIABLE) or ""), site))
         if form.get("section") != "directory" or form.get("purpose") in SCANS:
             return xml(NOT_FOUND)
         user = form.get("user") or ""

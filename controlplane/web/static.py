@@ -16,6 +16,9 @@ VENDOR = {
     "bootstrap": "bootstrap/dist",
     "bootstrap-icons": "bootstrap-icons/font",
     "chart.js": "chart.js/dist",
+    # the browser join (/join/<id>): Janus's own client and the WebRTC shim it needs
+    "janus-gateway": "janus-gateway/npm/dist",
+    "webrtc-adapter": "webrtc-adapter/out",
 }
 CACHE = "public, max-age=86400"
 

@@ -97,6 +97,14 @@ def test_defaults_are_generated_from_the_sections() -> None:
         assert loaded[key] == value
 
 
+def test_the_janus_role_unpacks_sofia_where_the_control_plane_looks() -> None:
+    from controlplane.drivers.processes import JANUS_LIB_DIR
+
+    janus = yaml.safe_load((REPO / "roles/janus/defaults/main.yml").read_text("utf-8"))
+    assert janus["vcbox_janus_lib_dir"] == str(JANUS_LIB_DIR)
+    assert janus["vcbox_janus_sofia_package"].startswith("libsofia-sip-ua0=1.12.")
+
+
 def _tool(name: str) -> Path:
     return Path(locate(name))
 

@@ -25,6 +25,8 @@ PUBLIC = frozenset({
     ("POST", "/api/v1/password-reset/<token>"),
     ("GET", "/login"),
     ("GET", "/portal"),                              # the user portal (its own sign-in)
+    ("GET", "/join/<meeting_id>"),                   # a browser join: guests have no session
+    ("POST", "/api/v1/join/<meeting_id>"),           # (tests/e2e/test_join_browser.py)
     ("GET", "/forgot"),
     ("GET", "/reset/<token>"),
     ("GET", "/favicon.ico"),                         # browsers ask before any login
@@ -48,6 +50,9 @@ CSRF_EXEMPT = frozenset({
     # Janus's event handler: the same guard, its own credentials
     # (tests/integration/test_media_status_real.py).
     ("POST", "/janus/events"),
+    # A browser join: a guest has no session, hence no token; a request from another
+    # site's page is refused by its Origin instead (tests/integration/test_join_api.py).
+    ("POST", "/api/v1/join/<meeting_id>"),
 })
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 PORTAL_PREFIX = "/api/v1/portal/"

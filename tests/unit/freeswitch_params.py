@@ -179,6 +179,7 @@ MODULES = frozenset({
 # <param name=...> places per rendered file (path under etc/freeswitch/): XPath -> names.
 PARAMS: dict[str, dict[str, frozenset[str]]] = {
     "sip_profiles/internal.xml": {"./settings/param": SOFIA_PROFILE},
+    "sip_profiles/vcbox_web.xml": {"./settings/param": SOFIA_PROFILE},
     "autoload_configs/sofia.conf.xml": {"./global_settings/param": SOFIA_GLOBAL},
     "autoload_configs/switch.conf.xml": {"./settings/param": SWITCH},
     "autoload_configs/event_socket.conf.xml": {"./settings/param": EVENT_SOCKET},

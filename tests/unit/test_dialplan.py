@@ -154,3 +154,29 @@ def test_meet_now_starts_an_instant_meeting_and_tells_its_id() -> None:
     said = steps.index(("say", "zh number iterated 765432"))
     assert steps.index(("playback", "ivr/your-meeting-id.wav")) < said
     assert said < steps.index(("conference", "765432@default"))
+
+
+def web_call(destination: str, token: str, joins: Any) -> list[tuple[str, str]]:
+    return actions(dialplan.route(Call(dialplan.WEB_CONTEXT, destination, "", 0, token),
+                                  site(redeem_join=joins.redeem)))
+
+
+def test_a_browser_join_needs_its_one_time_token_for_that_meeting() -> None:
+    from controlplane.web_join import WebJoins
+
+    joins = WebJoins()
+    token = joins.mint("234567", "Alice 访客", "web")
+    steps = web_call("234567", token, joins)
+    # admitted by the control plane: no password prompt, the token's name on the member
+    assert ("set", "conference_enforce_security=false") in steps
+    assert ("set_profile_var", "caller_id_name=Alice 访客") in steps
+    assert ("conference", "234567@one_plus_n+4321") in steps
+    # counted against the license like any caller (site: 10 licensed calls)
+    assert any(app == "limit" and data.startswith("hash vcbox calls 10 ")
+               for app, data in steps), steps
+    refused = [("respond", "403 Forbidden")]
+    assert web_call("234567", token, joins) == refused          # used once
+    other = joins.mint("123456", "Bob", "web")
+    assert web_call("234567", other, joins) == refused          # another meeting's token
+    assert web_call("234567", "", joins) == refused             # none
+    assert web_call("1001", joins.mint("1001", "x", "web"), joins) == refused  # no meeting

@@ -26,7 +26,7 @@ from tests.unit import freeswitch_params as known
 
 BASE = "etc/freeswitch/"
 FILES = {
-    "freeswitch.xml", "vars.xml", "sip_profiles/internal.xml",
+    "freeswitch.xml", "vars.xml", "sip_profiles/internal.xml", "sip_profiles/vcbox_web.xml",
     *(path for path in known.CONFIGURATION_NAMES),
 }
 
