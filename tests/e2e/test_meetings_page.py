@@ -163,7 +163,7 @@ def add_vmr(page: Page, api: Client, lang: str) -> str:
     assert reload.value.status == 200
     assert info.value.request.post_data_json == {
         "kind": "vmr", "subject": "研发部例会", "id": "666888", "password": "2468",
-        "organizer": "3001", "layout": "equal"}
+        "organizer": "3001", "layout": "equal", "allow_guests": False}
     closed(page, dialog)
     cells = row(page, "666888").locator("td")
     expect(cells.nth(1)).to_have_text("666888")
@@ -213,7 +213,8 @@ def schedule(page: Page, api: Client, lang: str) -> str:
                    if r["name"] == ROOMS[0])
     assert sent == {"kind": "scheduled", "subject": "季度评审", "password": "",
                     "organizer": "3002", "layout": "equal", "start": "2030-05-06T09:30",
-                    "duration_min": 90, "participants": ["3001", "3003"], "rooms": [room_id]}
+                    "duration_min": 90, "participants": ["3001", "3003"], "rooms": [room_id],
+                    "allow_guests": False, "recurrence": None}
     assert re.fullmatch(r"[1-8]\d{5}", made["id"]), made
     closed(page, dialog)
     cells = row(page, made["id"]).locator("td")
@@ -301,7 +302,7 @@ def test_meetings_page_zh(page: Page, server: Server, api: Client) -> None:
     assert info.value.status == 200, info.value.text()
     assert info.value.request.post_data_json == {
         "subject": "研发部周会", "id": vmr, "password": "", "organizer": "3001",
-        "layout": "equal"}
+        "layout": "equal", "allow_guests": False}
     closed(page, dialog)
     expect(row(page, vmr).locator("td").nth(2)).to_have_text("研发部周会")
     expect(row(page, vmr).locator("td").nth(6)).to_have_text(t(lang, "Not set"))
@@ -401,3 +402,43 @@ def test_meetings_page_en(page: Page, server: Server, api: Client,
         {"room": ROOMS[0], "subject": "季度评审", "when": "2030-05-06 10:00"})))
     shot(page, "conflict-en", full_page=False)
     assert len(listed(api)) == 3
+
+
+def test_a_weekly_series_open_to_guests(page: Page, server: Server, api: Client) -> None:
+    """Repeats/until and the guests switch of the dialog (issue 14: the API's recurrence and
+    allow_guests); an end before the start is refused under the until field, nothing kept."""
+    lang = "zh-CN"
+    open_page(page, server)
+    page.click("#meetings-schedule")
+    form = page.locator("#form-meeting")
+    form.locator('[name="subject"]').fill("周例会")
+    form.locator('[name="organizer"]').fill("3001")
+    form.locator('[name="start"]').fill("2030-03-04T09:00")
+    expect(page.locator("#f-until")).to_be_disabled()
+    page.select_option("#f-freq", "weekly")
+    page.fill("#f-until", "2030-02-01")
+    form.locator('[name="allow_guests"]').check()
+    with page.expect_response(answer("/api/v1/meetings", "POST")) as info:
+        form.locator('[type="submit"]').click()
+    assert info.value.status == 400, info.value.text()
+    expect(form.locator('[data-error-for="recurrence"]')).to_be_visible()
+    assert not listed(api)
+    page.fill("#f-until", "2030-04-29")
+    with page.expect_response(answer("/api/v1/meetings", "POST")) as info:
+        form.locator('[type="submit"]').click()
+    assert info.value.status == 201, info.value.text()
+    made = info.value.json()
+    stored = api.get(f"/api/v1/meetings/{made['id']}").json()
+    assert stored["recurrence"] == {"freq": "weekly", "until": "2030-04-29"}
+    assert stored["allow_guests"] is True
+    closed(page, page.locator("#dlg-meeting"))
+    cell = row(page, made["id"]).locator("td").nth(5)
+    expect(cell).to_contain_text(t(lang, "Every week until {until}", until="2030-04-29"))
+    shot(page, "series-zh", full_page=False)
+    # opened again, the dialog shows the series as stored
+    row(page, made["id"]).locator('[data-role="edit"]').click()
+    expect(page.locator("#f-freq")).to_have_value("weekly")
+    expect(page.locator("#f-until")).to_have_value("2030-04-29")
+    expect(form.locator('[name="allow_guests"]')).to_be_checked()
+    page.click("#dlg-meeting .btn-secondary")
+    closed(page, page.locator("#dlg-meeting"))

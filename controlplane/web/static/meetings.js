@@ -73,7 +73,12 @@
       const td = element("td", "text-nowrap", m.start.replace("T", " "));
       const now = serverNow(), end = addMinutes(m.start, m.duration_min);
       const second = element("div", "small text-secondary", duration(m.duration_min));
-      if (now >= end) second.append(" ", badge(T.ended, "secondary"));
+      if (m.recurrence) {
+        // a series: over once its last day has passed (its occurrences are in the API)
+        const until = m.recurrence.until;
+        second.append(" · ", fill(m.recurrence.freq === "daily" ? T.daily : T.weekly, { until }));
+        if (now.slice(0, 10) > until) second.append(" ", badge(T.ended, "secondary"));
+      } else if (now >= end) second.append(" ", badge(T.ended, "secondary"));
       else if (now >= m.start) second.append(" ", badge(T.inProgress, "success"));
       td.append(second);
       return td;
@@ -263,6 +268,7 @@
       $("meeting-schedule-fields").classList.toggle("d-none", !scheduled);
       for (const name of ["start", "duration_min"]) field(name).disabled = !scheduled;
     }
+    $("f-freq").addEventListener("change", () => { $("f-until").disabled = !$("f-freq").value; });
 
     function durations(current) {
       const values = DURATIONS.includes(current) ? DURATIONS : [...DURATIONS, current].sort((a, b) => a - b);
@@ -289,6 +295,11 @@
       field("password").value = meeting ? meeting.password : "";
       field("organizer").value = meeting ? meeting.organizer : "";
       field("layout").value = meeting ? meeting.layout : "equal";
+      field("allow_guests").checked = !!(meeting && meeting.allow_guests);
+      const series = meeting && meeting.recurrence;
+      $("f-freq").value = series ? series.freq : "";
+      $("f-until").value = series ? series.until : "";
+      $("f-until").disabled = !series;
       nameOrganizer();
       participants = meeting && meeting.participants ? [...meeting.participants] : [];
       chipInput.value = "";
@@ -315,6 +326,8 @@
           if (scheduled) {
             data.participants = [...participants];
             data.rooms = [...roomBox.querySelectorAll('input[name="rooms"]:checked')].map((b) => b.value);
+            const freq = $("f-freq").value;
+            data.recurrence = freq ? { freq, until: $("f-until").value } : null;
           }
           return data;
         },
