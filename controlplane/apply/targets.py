@@ -31,6 +31,9 @@ RULES: tuple[tuple[str, Action], ...] = (
      Action("freeswitch", "reload", "mod_xml_curl")),
     ("etc/freeswitch/autoload_configs/json_cdr.conf.xml",
      Action("freeswitch", "reload", "mod_json_cdr")),
+    # The browser joins' loopback profile (its RTP on the media address) restarts alone.
+    ("etc/freeswitch/sip_profiles/vcbox_web.xml",
+     Action("freeswitch", "profile_restart", "vcbox_web")),
     ("etc/freeswitch/sip_profiles/*", Action("freeswitch", "profile_restart")),
     ("etc/freeswitch/*", Action("freeswitch", "reloadxml")),
     ("etc/janus/*", Action("janus", "restart")),
@@ -62,8 +65,8 @@ def order(actions: set[Action]) -> list[Action]:
     if Action("freeswitch", "restart") in actions:
         redundant = {a for a in actions
                      if a.service == "freeswitch" and a.verb in _FS_RESTART_INCLUDES}
-    elif Action("freeswitch", "profile_restart") in actions:
-        redundant = {Action("freeswitch", "reloadxml")}
+    elif any(a.service == "freeswitch" and a.verb == "profile_restart" for a in actions):
+        redundant = {Action("freeswitch", "reloadxml")}  # each profile restart reloads
     rank = {name: i for i, name in enumerate(SERVICE_ORDER)}
     return sorted(actions - redundant,
-                  key=lambda a: (rank.get(a.service, len(rank)), a.verb))
+                  key=lambda a: (rank.get(a.service, len(rank)), a.verb, a.arg))

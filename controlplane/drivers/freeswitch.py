@@ -108,7 +108,7 @@ class FreeSwitch:
             if verb == "reloadxml":
                 return self._reloadxml()
             if verb == "profile_restart":
-                return self._profile_restart()
+                return self._profile_restart(arg or PROFILE)
             if verb == "reload":
                 return self._reload(arg)
             if verb == "restart":
@@ -151,8 +151,8 @@ class FreeSwitch:
             raise ActionFailed(self.name, "reloadxml", out.strip() or "no answer text")
         return f"reloadxml: {_first_line(out)}"
 
-    def _profile_restart(self) -> str:
-        command = f"sofia profile {PROFILE} restart reloadxml"
+    def _profile_restart(self, profile: str) -> str:
+        command = f"sofia profile {profile} restart reloadxml"
         out = self._api("profile_restart", command)
         young = _PROFILE_TOO_YOUNG.search(out)
         if young:
@@ -160,35 +160,35 @@ class FreeSwitch:
             self.sleep(min(int(young.group(1)), 10) + 0.2)
             out = self._api("profile_restart", command)
         words = out.strip()
-        if words.startswith(f"Invalid Profile [{PROFILE}]"):
-            return self._profile_start(words)
+        if words.startswith(f"Invalid Profile [{profile}]"):
+            return self._profile_start(profile, words)
         reload = re.search(r"Reload XML \[([^\]]*)\]", words)
-        if f"restarting: {PROFILE}" not in words or (reload and reload.group(1) != "Success"):
+        if f"restarting: {profile}" not in words or (reload and reload.group(1) != "Success"):
             raise ActionFailed(self.name, "profile_restart", words or "no answer text")
-        self._wait_profile_running()
+        self._wait_profile_running(profile)
         return f"{command}: " + "; ".join(words.splitlines())
 
-    def _profile_start(self, restart_answer: str) -> str:
+    def _profile_start(self, profile: str, restart_answer: str) -> str:
         """The profile is not there (it could not start on the files before, e.g. on a
         port another program holds): read the files again and start it."""
         reload = self._api("profile_restart", "reloadxml")
         if "[Success]" not in reload:
             raise ActionFailed(self.name, "profile_restart", reload.strip())
-        command = f"sofia profile {PROFILE} start"
+        command = f"sofia profile {profile} start"
         out = self._api("profile_restart", command).strip()
         try:
-            self._wait_profile_running()
+            self._wait_profile_running(profile)
         except ActionFailed as exc:
             raise ActionFailed(self.name, "profile_restart",
                                f"{restart_answer}; {command}: {out}; {exc.output}") from exc
         return f"{command}: {out}"
 
-    def _wait_profile_running(self) -> None:
+    def _wait_profile_running(self, profile: str = PROFILE) -> None:
         deadline = time.monotonic() + PROFILE_UP_S
-        while not profile_running(self._api("profile_restart", "sofia status")):
+        while not profile_running(self._api("profile_restart", "sofia status"), profile):
             if time.monotonic() + self.poll_s > deadline:
                 raise ActionFailed(self.name, "profile_restart",
-                                   f"SIP profile {PROFILE} is not running "
+                                   f"SIP profile {profile} is not running "
                                    f"{PROFILE_UP_S:g} s after its restart (a port it cannot "
                                    "take, or an address not on this host)")
             self.sleep(self.poll_s)

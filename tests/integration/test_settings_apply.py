@@ -49,6 +49,7 @@ CONFERENCE = FS + "autoload_configs/conference.conf.xml"  # mod_conference profi
 SWITCH = FS + "autoload_configs/switch.conf.xml"          # core: RTP port range (IVR)
 VARS = FS + "vars.xml"                                     # global vars: domain, ports, IPs
 INTERNAL = FS + "sip_profiles/internal.xml"                # the SIP profile
+WEB_PROFILE = FS + "sip_profiles/vcbox_web.xml"             # the browser joins' profile
 JANUS = "etc/janus/janus.jcfg"                             # core: RTP range, IPs, NAT 1:1
 JANUS_SIP = "etc/janus/janus.plugin.sip.jcfg"              # SIP plugin: its RTP range, IP
 TURN = "etc/turnserver.conf"
@@ -70,7 +71,7 @@ STICKY = frozenset({CLOCK_SET})
 
 # The media address follows a static LAN (else WAN) address: every service that binds
 # media or advertises it.
-MEDIA_IP = {INTERNAL, VARS, JANUS, JANUS_SIP, TURN}
+MEDIA_IP = {INTERNAL, WEB_PROFILE, VARS, JANUS, JANUS_SIP, TURN}
 
 STATIC_LAN = {"enabled": True, "dhcp": False, "address": "192.168.7.10",
               "netmask": "255.255.255.0", "gateway": "192.168.7.1", "dns1": "192.168.7.2"}
@@ -102,6 +103,7 @@ def c(ident: str, section: str, data: dict[str, Any], files: set[str], actions: 
 FS_RELOAD = "freeswitch reloadxml"
 FW_RELOAD = "firewall reload"
 FS_PROFILE = "freeswitch profile_restart"  # includes reloadxml
+FS_WEB_PROFILE = "freeswitch profile_restart vcbox_web"
 FS_RESTART = "freeswitch restart"  # includes every other FreeSWITCH action
 
 CASES = [
@@ -146,11 +148,11 @@ CASES = [
     # A static LAN: its networkd file, and the media address of every media service. The
     # WAN is off: its file does not change.
     c("network-lan-static", "network", {"lan": STATIC_LAN}, {LAN} | MEDIA_IP,
-      {"network apply", FS_PROFILE, "janus restart", "coturn restart"}),
+      {"network apply", FS_PROFILE, FS_WEB_PROFILE, "janus restart", "coturn restart"}),
     # With the WAN on DHCP, the static LAN gateway becomes the one default route: the
     # WAN stops taking DHCP's.
     c("network-lan-static-with-wan-on", "network", {"lan": STATIC_LAN}, {LAN, WAN} | MEDIA_IP,
-      {"network apply", FS_PROFILE, "janus restart", "coturn restart"},
+      {"network apply", FS_PROFILE, FS_WEB_PROFILE, "janus restart", "coturn restart"},
       setup=(("network", {"wan": {"enabled": True}}),)),
     c("network-lan-dns", "network", {"lan": {"dns1": "192.168.7.3"}}, {LAN},
       {"network apply"}, setup=(("network", {"lan": STATIC_LAN}),)),
@@ -230,7 +232,7 @@ CASES = [
 def ordered(actions: tuple[str, ...] | list[str]) -> list[str]:
     """Actions in the order commit runs them (targets.SERVICE_ORDER, then the verb)."""
     rank = {name: i for i, name in enumerate(SERVICE_ORDER)}
-    return sorted(actions, key=lambda a: (rank.get(a.split()[0], len(rank)), a.split()[1]))
+    return sorted(actions, key=lambda a: (rank.get(a.split()[0], len(rank)), a.split()[1], a))
 
 
 def oplog(api: Client, limit: int = 5) -> list[dict[str, Any]]:
