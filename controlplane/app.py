@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bottle import Bottle
@@ -19,6 +20,7 @@ from controlplane.cdr import CdrBatcher, CdrInbox
 from controlplane.config import Config
 from controlplane.drivers import freeswitch
 from controlplane.drivers.esl import CONNECTED, Esl, EslError
+from controlplane.firmware import Firmware
 from controlplane.invitations import Invitations, Person, Site
 from controlplane.license import Licenses
 from controlplane.live_meetings import LiveMeetings
@@ -67,6 +69,7 @@ class Services:
     portal: Portal
     invitations: Invitations
     backups: Backups
+    firmware: Firmware
     started: float = field(default_factory=time.time)
     # What Janus's event handler posts (POST /janus/events), kept in memory
     mcu_events: McuEvents = field(default_factory=McuEvents)
@@ -128,7 +131,7 @@ class Services:
         meetings.on_created.append(invitations.booked)
         meetings.on_changed.append(invitations.changed)
         meetings.on_deleted.append(invitations.cancelled)
-        return cls(
+        services = cls(
             config=config,
             docs=docs,
             history=history,
@@ -164,9 +167,32 @@ class Services:
                                    settings.value("services", "sip_tls_port")}),
             portal=Portal(accounts, meetings, settings, history, config, time.time),
             invitations=invitations,
+            firmware=Firmware(config.data_dir, config.data_dir / "provisioning"),
             backups=Backups(config.data_dir, docs, history, cdrs.path, now=licenses.now,
-                            history_path=config.history_path),
+                            history_path=config.history_path, cdrs=cdrs, applier=applier),
         )
+        services.backups.on_restored.append(
+            lambda: services.restored(drop_registrations))
+        return services
+
+    def restored(self, drop_registrations: Callable[[set[str]], None]) -> None:
+        """A restore put another store and history in place (or the old ones back): what
+        is kept in memory is read again; everyone is signed out (a backup holds no
+        sessions); the event socket signs in with the store's password from now on (the
+        apply restarts FreeSWITCH on it); FreeSWITCH forgets the directory entries it
+        cached and the registrations of accounts that are gone."""
+        before = {a["account"] for a in self.accounts.find_all(limit=None)["items"]}
+        self.esl.password = secrets.ensure(self.docs)["esl_password"]
+        self.accounts.reload()
+        self.auth.sessions.reload()
+        self.portal.sessions.reload()
+        after = {a["account"] for a in self.accounts.find_all(limit=None)["items"]}
+        if before - after:
+            drop_registrations(before - after)
+        try:
+            self.esl.api("xml_flush_cache")
+        except EslError as exc:
+            logger.info("directory cache not flushed after a restore: %s", exc)
 
     def watch_directory_cache(self) -> None:
         """Now and on every new ESL link, FreeSWITCH forgets the directory entries it

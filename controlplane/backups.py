@@ -36,35 +36,56 @@ first one is due at the first scheduled time after the control plane started (a 
 just installed does not back up at once); a box that was off at a scheduled time backs
 up at its next start.
 
-Restoring an archive (validated completely, then the store swapped atomically and every
-config re-rendered, the old store put back when that fails) is NOT built yet.
+Restoring (B2: from the list, or an upload once it is kept) is validated completely before
+anything changes: the archive checked again as an upload is, its members unpacked into a
+staging folder in the data dir (the same file system: each file is then renamed into
+place), documents.json read as a store and migrated to this version's schema, both SQLite
+files checked (integrity_check, a schema no newer than this version knows) and migrated
+there, the tables of sessions, login failures and reset tokens emptied (a restore signs
+everyone out, also with a crafted archive). The new store is the archive's documents plus
+what never comes from an archive: this appliance's license, trial marker and backup key,
+and its service secrets, unless the archive was sealed with this appliance's key (the
+same box, also after a factory reset): then its own secrets and SMTP password come back.
+From another appliance the SMTP password is this box's current one, if any.
+
+Then, the applier's and the store's locks held: the databases are closed, the files
+replaced (the previous ones kept as hard links), the store written in one atomic step,
+the in-memory views read again (on_restored: accounts, sessions ...), and every config
+rendered and applied. When the apply fails (its commit already put the previous files
+back), the previous store and databases go back in place the same way, the configs are
+applied again, and RestoreFailed names the step that failed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import datetime as dt
 import hashlib
 import io
 import json
 import os
 import re
+import shutil
 import sqlite3
 import tarfile
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from controlplane import __version__, release
+from controlplane import __version__, call_records, oplog, release
 from controlplane import license as lic
 from controlplane import secrets as service_secrets
-from controlplane.errors import Conflict, NotFound, ValidationError
+from controlplane.errors import Conflict, NotFound, ValidationError, VcboxError
 from controlplane.i18n import N_
 from controlplane.rules import FieldError
 from controlplane.store import Documents, History
-from controlplane.store.documents import _fsync_dir
+from controlplane.store import history as history_schema
+from controlplane.store.documents import SINGLETON_ID, Raw, _fsync_dir, atomic_write
 
 NAME = "vcbox-backup"
 FORMAT = 1
@@ -79,6 +100,13 @@ LEFT_OUT = (lic.DOC, lic.TRIAL_DOC, service_secrets.DOC, KEY_DOC)
 _AAD = b"vcbox-backup-secrets-v1"
 # History tables a backup carries empty (who is signed in, who failed to).
 EMPTIED = ("sessions", "login_failures", "reset_tokens")
+# The history tables a restore needs (the schema migrations make them).
+HISTORY_TABLES = frozenset({"oplog", "sessions", "login_failures", "reset_tokens",
+                            "host_samples", "host_samples_5m"})
+SMTP_DOC = "settings.smtp"
+STAGING = ".restore-"  # staging folders in the data dir (a leftover one is removed)
+# The targets of the apply entries a restore writes in the operation log (oplog.OBJECTS).
+RESTORE_TARGET, ROLLBACK_TARGET = "restore", "restore rollback"
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 MAX_UNPACKED_BYTES = 8 * 1024 * 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -97,6 +125,29 @@ class InvalidBackup(ValidationError):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class UnusableBackup(VcboxError):
+    """A kept backup that a restore cannot use (checked before anything changed)."""
+
+    status = 400
+    error_id = "invalid_backup"
+    message = N_("This backup cannot be restored (%(why)s). Nothing was changed.")
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(why=reason)
+        self.reason = reason
+
+
+class RestoreFailed(VcboxError):
+    """The restored data's configuration did not apply: what was there before is back.
+    params: step (the service whose action failed, or "files"), output (its words)."""
+
+    status = 502
+    error_id = "restore_failed"
+    message = N_("The backup was not restored: %(step)s failed (%(output)s). The data and "
+                 "the configuration from before are back in effect; the operation log has "
+                 "the details.")
 
 
 def check_name(value: Any) -> str:
@@ -252,6 +303,122 @@ def _snapshot_sqlite(source: Path, target: Path, emptied: Iterable[str] = ()) ->
             src.close()
 
 
+def _check_sqlite(path: Path, member: str, newest: int) -> None:
+    """A SQLite database that is whole and no newer than `newest` (its user_version)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            found = db.execute("PRAGMA integrity_check").fetchall()
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise release.ReleaseError(f"{member} is damaged or not a SQLite database ({exc})") \
+            from None
+    if found != [("ok",)]:
+        raise release.ReleaseError(f"{member} is damaged ({str(found[0][0])[:200]})")
+    if version > newest:
+        raise release.ReleaseError(f"{member} is from a newer version (schema {version}; "
+                                   f"this version knows up to {newest})")
+
+
+def _stage_documents(path: Path) -> Raw:
+    """documents.json as a store, at this version's schema, without what never comes from
+    an archive (LEFT_OUT)."""
+    try:
+        raw: Any = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeError, ValueError):
+        raise release.ReleaseError("documents.json is not valid JSON") from None
+    if not isinstance(raw, dict) or not all(
+            isinstance(rows, dict) and all(isinstance(doc, dict) for doc in rows.values())
+            for rows in raw.values()):
+        raise release.ReleaseError("documents.json is not a document store")
+    raw = {name: rows for name, rows in raw.items() if name not in LEFT_OUT}
+    atomic_write(path, json.dumps(raw, ensure_ascii=False).encode("utf-8"))
+    try:
+        staged = Documents(path)  # the store's own migrations, on the staged copy
+    except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+        raise release.ReleaseError(f"documents.json: {exc}") from None
+    try:
+        _check_settings(staged)
+        return copy.deepcopy(staged.storage.read())
+    finally:
+        staged.close()
+
+
+def _check_settings(docs: Documents) -> None:
+    """Every settings section of a staged store passes the rules a PUT passes (the keys
+    this version knows; a key it dropped is left alone)."""
+    from controlplane.sections import SECTIONS
+    from controlplane.settings import Settings
+
+    settings = Settings(docs)
+    for name, section in SECTIONS.items():
+        stored = docs.get(f"settings.{name}")
+        if stored is None:
+            continue
+        try:
+            settings.prepare(name, {k: v for k, v in stored.items() if k in section.fields})
+        except ValidationError as exc:
+            raise release.ReleaseError(f"documents.json: the {name} settings are not valid "
+                                       f"({', '.join(sorted(exc.details)) or exc})") from None
+
+
+def _stage_history(path: Path) -> None:
+    _check_sqlite(path, HISTORY, len(history_schema.SCHEMA))
+    try:
+        staged = History(path)  # migrated like the live one
+        try:
+            tables = {r[0] for r in staged.query(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            missing = sorted(HISTORY_TABLES - tables)
+            if missing:
+                raise release.ReleaseError(f"{HISTORY} has no table {', '.join(missing)}")
+            for table in EMPTIED:  # nobody signs in with what an archive brings
+                staged.execute(f"DELETE FROM {table}")  # noqa: S608 - our own table names
+        finally:
+            staged.close()
+    except sqlite3.DatabaseError as exc:
+        raise release.ReleaseError(f"{HISTORY} cannot be used ({exc})") from None
+
+
+def _stage_calls(folder: Path) -> None:
+    from controlplane.cdr import DATABASE, CdrInbox
+
+    assert DATABASE == CALLS
+    _check_sqlite(folder / CALLS, CALLS, len(call_records.SCHEMA))
+    inbox = CdrInbox(folder)  # migrated (and its records derived) like the live one
+    try:
+        inbox.prepare()
+    except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as exc:
+        raise release.ReleaseError(f"{CALLS} cannot be used ({exc})") from None
+    finally:
+        inbox.close()
+
+
+def _sealed_of(data: bytes, key: bytes) -> dict[str, Any]:
+    try:
+        sealed: Any = json.loads(unseal(key, data))
+    except ValueError:
+        raise release.ReleaseError(f"{SECRETS} does not open with this appliance's key") \
+            from None
+    if (not isinstance(sealed, dict) or not isinstance(sealed.get("secrets"), dict)
+            or not all(isinstance(v, str) for v in sealed["secrets"].values())
+            or not isinstance(sealed.get("smtp_password", ""), str)):
+        raise release.ReleaseError(f"{SECRETS} does not hold the secrets of a backup")
+    return sealed
+
+
+@dataclass(frozen=True)
+class Staged:
+    """An archive checked and unpacked for a restore."""
+
+    folder: Path
+    manifest: BackupManifest
+    documents: Raw  # at this version's schema, LEFT_OUT dropped
+    sealed: dict[str, Any] | None  # its secrets when sealed with this appliance's key
+
+
 def _secrets(docs: Documents) -> bytes:
     """What secrets.enc holds (sealed): the service secrets and the SMTP password."""
     smtp = docs.peek("settings.smtp")
@@ -271,11 +438,19 @@ def _documents(docs: Documents) -> bytes:
 class Backups:
     def __init__(self, data_dir: Path, docs: Documents, history: History, calls_path: Path,
                  now: Callable[[], dt.datetime], clock: Callable[[], float] = time.time,
-                 history_path: Path | None = None) -> None:
+                 history_path: Path | None = None, cdrs: Any = None,
+                 applier: Any = None) -> None:
+        self.data_dir = data_dir
         self.folder = data_dir / FOLDER
         self.docs, self.history, self.calls_path = docs, history, calls_path
         self.history_path = history_path or data_dir / HISTORY
         self.now, self.clock = now, clock
+        # For restores: the call-record inbox (controlplane.cdr.CdrInbox) whose database is
+        # replaced, the applier (controlplane.apply.Applier), and what reads the store or
+        # the history into memory again after a restore (accounts, sessions ...).
+        self.cdrs, self.applier = cdrs, applier
+        self.on_restored: list[Callable[[], None]] = []
+        self._restoring = threading.Lock()
 
     def path_of(self, name: str) -> Path:
         try:
@@ -370,6 +545,168 @@ class Backups:
         item = next(i for i in self.find_all()["items"] if i["name"] == name)
         return {**item, "version": manifest.version, "backup_created": manifest.created}
 
+    # -- restore (B2) ----------------------------------------------------------------------
+
+    def stage(self, path: Path, folder: Path) -> Staged:
+        """Check an archive completely and unpack it into folder (made here), its
+        documents and databases ready to go in place; InvalidBackup when it cannot be."""
+        try:
+            manifest = verify(path)
+            folder.mkdir(mode=0o700)
+
+            def sink(name: str, _member: tarfile.TarInfo) -> IO[bytes]:
+                if name not in MEMBERS:
+                    return io.BytesIO()  # the manifest, read already
+                fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                             | os.O_NOFOLLOW, 0o600)
+                return os.fdopen(fd, "wb")
+
+            hashes, _ = release._scan(path, MAX_UPLOAD_BYTES, MAX_UNPACKED_BYTES,
+                                      len(MEMBERS) + 1, sink=sink)
+            del hashes[release.MANIFEST]
+            if hashes != manifest.files:
+                raise release.ReleaseError("the file changed after it was checked")
+            documents = _stage_documents(folder / DOCUMENTS)
+            _stage_history(folder / HISTORY)
+            _stage_calls(folder)
+            key = backup_key(self.docs)
+            sealed = (_sealed_of((folder / SECRETS).read_bytes(), key)
+                      if manifest.key_id == key_id(key) else None)
+        except release.ReleaseError as exc:
+            raise InvalidBackup(exc.reason) from None
+        return Staged(folder, manifest, documents, sealed)
+
+    def restored_store(self, staged: Staged) -> Raw:
+        """The store a restore puts in place: the archive's documents, this appliance's
+        license, trial marker and backup key, and the service secrets and SMTP password
+        (the archive's when sealed with this appliance's key, else this box's own)."""
+        current = self.docs.storage.read()
+        raw = dict(staged.documents)
+        for name in (lic.DOC, lic.TRIAL_DOC, KEY_DOC):
+            if name in current:
+                raw[name] = copy.deepcopy(current[name])
+        own = dict(self.docs.peek(service_secrets.DOC))
+        smtp_password = self.docs.peek(SMTP_DOC).get("password", "")
+        if staged.sealed is not None:
+            own.update(staged.sealed["secrets"])
+            smtp_password = staged.sealed.get("smtp_password", "")
+        raw[service_secrets.DOC] = {SINGLETON_ID: own}
+        smtp = raw.get(SMTP_DOC, {}).get(SINGLETON_ID)
+        if smtp is not None and "password" in smtp:
+            raw[SMTP_DOC] = {**raw[SMTP_DOC], SINGLETON_ID: {**smtp,
+                                                              "password": smtp_password}}
+        return raw
+
+    def restore(self, name: str, actor: str = "", ip: str = "") -> dict[str, Any]:
+        """B2: put a kept backup in place of this appliance's data and apply every config;
+        UnusableBackup (nothing changed), RestoreFailed (everything put back)."""
+        path = self.path_of(name)
+        if self.applier is None:
+            raise RuntimeError("restoring needs the applier")
+        if not self._restoring.acquire(blocking=False):
+            raise Conflict(N_("A restore is running already."))
+        try:
+            for stale in self.data_dir.glob(STAGING + "*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            work = Path(tempfile.mkdtemp(dir=self.data_dir, prefix=STAGING))
+            try:
+                try:
+                    staged = self.stage(path, work / "staged")
+                except InvalidBackup as exc:
+                    raise UnusableBackup(exc.reason) from None
+                (work / "previous").mkdir()
+                return self._swap_and_apply(name, staged, work / "previous", actor, ip)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        finally:
+            self._restoring.release()
+
+    def _swap_and_apply(self, name: str, staged: Staged, previous: Path, actor: str,
+                        ip: str) -> dict[str, Any]:
+        from controlplane.apply import events_for, words
+        from controlplane.settings import Change
+
+        applier = self.applier
+        databases = ((HISTORY, self.history_path), (CALLS, self.calls_path))
+
+        def put_back() -> None:
+            self._install(old, [(previous / m, live, None) for m, live in databases])
+            applier.apply(actor=actor, ip=ip, target=ROLLBACK_TARGET)
+
+        with applier.lock, self.docs.lock:
+            old = self.docs.storage.read()
+            before = applier.settings.all()
+            self._install(self.restored_store(staged),
+                          [(staged.folder / m, live, previous / m) for m, live in databases])
+            after = applier.settings.all()
+            events = events_for(Change("terminal-logs", before["terminal-logs"],
+                                       after["terminal-logs"]))
+            try:
+                plan, result = applier.apply(events=events, actor=actor, ip=ip,
+                                             target=RESTORE_TARGET)
+            except BaseException:
+                put_back()
+                raise
+            if result.ok:
+                applier.hold_network(plan, before["network"])
+                return {"name": name, "version": staged.manifest.version,
+                        "created": staged.manifest.created,
+                        "secrets_restored": staged.sealed is not None,
+                        "files": [f.path for f in plan.files],
+                        "actions": [{"action": str(o.action), "result": o.text}
+                                    for o in result.outcomes]}
+            # The commit put the previous files back; now the data they came from.
+            put_back()
+            # The failed apply's entry went with the restored history: once more here.
+            applier.log.record(actor, ip, "apply", RESTORE_TARGET, oplog.FAILURE,
+                               words.details(plan, result))
+            failed = result.failed
+            raise RestoreFailed(step=failed.service if failed else "?",
+                                output=failed.output if failed else "?")
+
+    def _databases_closed(self) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.history.closed())
+        if self.cdrs is not None:
+            stack.enter_context(self.cdrs.closed())
+        return stack
+
+    def _install(self, raw: Raw, files: list[tuple[Path, Path, Path | None]]) -> None:
+        """Put raw in the store and each (source, live, keep) file at its live path (no
+        source: none there), the databases closed meanwhile, the file replaced linked to
+        keep first when given; undone as far as it got when a step fails. Then every view
+        of the store and the history is read again."""
+        done: list[tuple[Path, Path | None]] = []
+        try:
+            with self._databases_closed():
+                for source, live, keep in files:
+                    kept = keep if keep is not None and live.exists() else None
+                    if kept is not None:
+                        os.link(live, kept)
+                    for leftover in _journals(live):
+                        leftover.unlink(missing_ok=True)
+                    if source.exists():
+                        os.replace(source, live)
+                    else:
+                        live.unlink(missing_ok=True)
+                    if keep is not None:
+                        done.append((live, kept))
+                    _fsync_dir(live.parent)
+                self.docs.replace_all(raw)
+        except BaseException:
+            with self._databases_closed():
+                for live, kept in reversed(done):
+                    if kept is not None:
+                        os.replace(kept, live)
+                    else:
+                        live.unlink(missing_ok=True)
+            raise
+        finally:
+            if self.cdrs is not None:
+                self.cdrs.prepare()
+            for hook in self.on_restored:
+                hook()
+
     def delete_many(self, names: Iterable[str]) -> list[str]:
         gone = []
         for name in names:
@@ -413,6 +750,11 @@ class Backups:
         self.create(name)
         self.prune(schedule["keep"])
         return name
+
+
+def _journals(path: Path) -> Iterator[Path]:
+    for suffix in ("-wal", "-shm", "-journal"):
+        yield path.with_name(path.name + suffix)
 
 
 def _plain(info: tarfile.TarInfo, mtime: float) -> tarfile.TarInfo:

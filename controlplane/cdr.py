@@ -183,6 +183,17 @@ class CdrInbox:
                 self._db.close()
                 self._db = None
 
+    @contextmanager
+    def closed(self) -> Iterator[None]:
+        """The writer closed, its log folded in, while the block replaces the database
+        file (a backup restored); the next write opens (and migrates) the new one."""
+        with self._lock:
+            if self._db is not None:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._db.close()
+                self._db = None
+            yield
+
 
 SPILL_DIR = "var/log/freeswitch/json_cdr"  # under ROOT: json_cdr.conf.xml's err-log-dir
 SPILL_SETTLE_S = 2.0    # a file younger than this may still be being written

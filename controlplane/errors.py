@@ -71,6 +71,12 @@ class Locked(VcboxError):
     message = N_("Too many wrong passwords: this user is locked for %(minutes)s minutes.")
 
 
+class LengthRequired(VcboxError):
+    status = 411
+    error_id = "length_required"
+    message = N_("Send the file with a Content-Length header.")
+
+
 class TooLarge(VcboxError):
     status = 413
     error_id = "too_large"

@@ -61,7 +61,12 @@ ACTIONS: dict[str, str] = {
     "delete_meetings": N_("Delete meetings"),
     "create_backup": N_("Create backup"),
     "upload_backup": N_("Upload backup"),
+    "restore_backup": N_("Restore backup"),
     "delete_backups": N_("Delete backups"),
+    "upload_firmware": N_("Upload terminal firmware"),
+    "set_latest_firmware": N_("Set the latest firmware"),
+    "delete_firmware": N_("Delete terminal firmware"),
+    "update_terminals": N_("Update terminals now"),
     "mute_member": N_("Mute a participant"),
     "unmute_member": N_("Unmute a participant"),
     "kick_member": N_("Remove a participant"),
@@ -93,6 +98,8 @@ OBJECTS: dict[str, str] = {
     "startup": N_("Start of the control plane"),
     "lan-address": N_("New LAN address (DHCP)"),
     "network rollback": N_("Unconfirmed network change undone"),
+    "restore": N_("Restore of a backup"),  # controlplane.backups.RESTORE_TARGET
+    "restore rollback": N_("Failed restore undone"),  # ... ROLLBACK_TARGET
 }
 # The actions whose target is such an object (the others name the admin's data).
 OBJECT_ACTIONS = frozenset({"update_settings", "update_setup", "apply", "confirm_network",

@@ -53,11 +53,20 @@ class Sessions:
         self.on_expire: Callable[[Session], None] | None = None
         self._by_hash: dict[str, Session] = {}
         self._lock = threading.RLock()
-        for row in history.query("SELECT * FROM sessions WHERE realm = ?", (realm,)):
+        self.reload()
+
+    def reload(self) -> None:
+        """The sessions the history database holds, and no others (also after a restore
+        put another database in place: a backup holds none, so everyone is signed out)."""
+        found = {}
+        for row in self.history.query("SELECT * FROM sessions WHERE realm = ?",
+                                      (self.realm,)):
             session = Session(**{k: row[k] for k in row.keys()})  # noqa: SIM118
             session.remember = bool(session.remember)
             session.persisted_seen = session.last_seen
-            self._by_hash[session.token_hash] = session
+            found[session.token_hash] = session
+        with self._lock:
+            self._by_hash = found
 
     def open(self, username: str, remember: bool = False) -> tuple[str, Session]:
         token = secrets.token_urlsafe(32)

@@ -71,6 +71,22 @@ def register_scenario(expect: int, user_agent: str = USER_AGENT, expires: int = 
             + f'  <recv response="{expect}"{rtd}/>\n</scenario>\n')
 
 
+def sync_scenario(user_agent: str, wait_ms: int) -> str:
+    """A registered terminal told to re-read its provisioning: REGISTER (as
+    register_scenario), then up to wait_ms for a NOTIFY of Event check-sync in the
+    registration's dialog (FreeSWITCH sends it with the REGISTER's Call-ID), answered 200;
+    no NOTIFY in that time ends the run as well (the message trace tells which)."""
+    registered = register_scenario(200, user_agent).rsplit("</scenario>", 1)[0]
+    return (registered
+            + f'  <recv request="NOTIFY" timeout="{wait_ms}" ontimeout="end">\n'
+            + '    <action>\n      <ereg regexp="check-sync" search_in="hdr" header="Event:"'
+            + ' check_it="true" assign_to="event"/>\n    </action>\n  </recv>\n'
+            + _send(["SIP/2.0 200 OK", "[last_Via:]", "[last_From:]", "[last_To:]",
+                     "[last_Call-ID:]", "[last_CSeq:]", "Content-Length: 0"], retrans=False)
+            + '  <label id="end"/>\n  <pause milliseconds="10"/>\n'
+            + '  <Reference variables="event"/>\n</scenario>\n')
+
+
 def _ack(uri: str, cseq: int) -> str:
     return _send(["ACK " + uri + " SIP/2.0", "[last_Via:]", "[last_From:]", "[last_To:]",
                   "Call-ID: [call_id]", f"CSeq: {cseq} ACK", "Max-Forwards: 70",
@@ -388,6 +404,18 @@ class Terminal:
     def register(self, expect: int = 200, user_agent: str = USER_AGENT
                  ) -> subprocess.CompletedProcess:
         return self.run(f"register-{expect}", register_scenario(expect, user_agent))
+
+    def wait_for_sync(self, user_agent: str, wait_ms: int) -> subprocess.Popen:
+        """Register, then take a check-sync NOTIFY within wait_ms (sync_scenario); its
+        messages are traced (notified())."""
+        return subprocess.Popen(
+            self.argv("sync", sync_scenario(user_agent, wait_ms), *self._traced("sync")),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.folder)
+
+    def notified(self) -> bool:
+        """Whether the wait_for_sync run received a NOTIFY."""
+        trace = self.trace("sync")
+        return trace.exists() and "NOTIFY sip:" in trace.read_text(errors="replace")
 
     def answer(self, echo: bool = True) -> subprocess.Popen:
         """Start taking one call (echoing its RTP to where it came from); wait() for the

@@ -154,6 +154,15 @@ class Applier:
             self.settings.save(change)
             return plan, result
 
+    def hold_network(self, plan: Plan, before: dict[str, Any]) -> None:
+        """A whole store applied anew (a backup restored) changed the live network: like a
+        settings change it needs the administrator's confirm (N5), else it goes back to
+        `before` (the settings too)."""
+        with self.lock:
+            if (any(a.service == "network" for a in plan.actions)
+                    and (self._network_before is None or not self.network_pending())):
+                self._network_before = before
+
     def network_pending(self) -> bool:
         network = self.drivers.get("network")
         return bool(getattr(network, "pending", False))

@@ -178,5 +178,14 @@ class Documents:
                     table.clear_cache()
                     table._next_id = None  # the batch may have added ids: recount them
 
+    def replace_all(self, raw: Raw) -> None:
+        """Put a whole new store in place in one atomic write (a backup restored): every
+        table, cached or not, reads it from now on."""
+        with self.lock:
+            self.storage.write(copy.deepcopy(raw))
+            for table in self.db._tables.values():
+                table.clear_cache()
+                table._next_id = None
+
     def close(self) -> None:
         self.db.close()

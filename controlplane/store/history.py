@@ -99,9 +99,26 @@ def transaction(db: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[sqlite
 class History:
     def __init__(self, path: str | Path) -> None:
         self.lock = threading.RLock()
-        self.db = connect(path)
+        self.path = Path(path)
+        self._open()
+
+    def _open(self) -> None:
+        self.db = connect(self.path)
         self.db.row_factory = sqlite3.Row
         self._migrate()
+
+    @contextmanager
+    def closed(self) -> Iterator[None]:
+        """The database closed, its log folded in (no -wal left), while the block replaces
+        the file (a backup restored); opened again (and migrated) after it. Every user of
+        this History waits meanwhile (the lock)."""
+        with self.lock:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.db.close()
+            try:
+                yield
+            finally:
+                self._open()
 
     def _migrate(self) -> None:
         with self.lock:

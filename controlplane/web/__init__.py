@@ -14,6 +14,7 @@ def install(app: Bottle, services: Services) -> None:
         api_admin,
         api_backups,
         api_call_records,
+        api_firmware,
         api_freeswitch,
         api_host,
         api_janus,
@@ -42,7 +43,7 @@ def install(app: Bottle, services: Services) -> None:
     for module in (api_status, api_host, api_setup, api_session, api_admin, api_settings, api_oplog,
                    api_license, api_accounts, api_account_import, api_rooms, api_meetings,
                    api_freeswitch, api_presence, api_live_meetings, api_turn, api_call_records,
-                   api_terminal_logs, api_janus, api_portal, api_backups, api_join,
+                   api_terminal_logs, api_janus, api_portal, api_backups, api_join, api_firmware,
                    metrics,
                    openapi, pages, static):
         module.routes(app, services)

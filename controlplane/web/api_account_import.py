@@ -8,41 +8,20 @@ from bottle import Bottle, HTTPResponse, request
 
 from controlplane import account_import
 from controlplane.app import Services
-from controlplane.errors import TooLarge, ValidationError, VcboxError
+from controlplane.errors import LengthRequired, VcboxError  # noqa: F401 (api_backups)
 from controlplane.i18n import N_
 from controlplane.web import context
 from controlplane.web.context import _
 
 TEMPLATE_NAME = "accounts-template.xls"
-# Room for the multipart envelope around the file (boundaries, part headers, send_mail).
-ENVELOPE_BYTES = 64 * 1024
 TRUE = ("1", "true", "on", "yes")
-
-
-class LengthRequired(VcboxError):
-    status = 411
-    error_id = "length_required"
-    message = N_("Send the file with a Content-Length header.")
 
 
 def _upload() -> tuple[bytes, bool]:
     """The uploaded file (multipart field "file") and the send_mail flag, read with limits:
     nothing larger than the limit is ever read from the connection."""
-    if request.chunked or request.content_length < 0:
-        raise LengthRequired()
-    if request.content_length > account_import.MAX_BYTES + ENVELOPE_BYTES:
-        raise TooLarge(N_("The file is larger than %(mb)s MB."),
-                       mb=account_import.MAX_BYTES // (1024 * 1024))
-    if not request.content_type.lower().startswith("multipart/form-data"):
-        raise ValidationError(details={"file": N_(
-            "Send the file as multipart/form-data, in the field \"file\".")})
-    try:
-        upload = request.files.get("file")
-        flag = request.forms.get("send_mail", "")
-    except Exception as exc:  # a broken multipart body: bottle raises several kinds
-        raise ValidationError(details={"file": N_("The upload could not be read.")}) from exc
-    if upload is None:
-        raise ValidationError(details={"file": N_("Choose a file to import.")})
+    upload = context.uploaded_file(account_import.MAX_BYTES, N_("Choose a file to import."))
+    flag = request.forms.get("send_mail", "")
     data = upload.file.read(account_import.MAX_BYTES + 1)
     return data, str(flag).strip().lower() in TRUE
 

@@ -1,4 +1,6 @@
-"""Backups (SPEC B1, B2; §9 Maintenance): list, create now, download, upload, delete."""
+"""Backups (SPEC B1, B2; §9 Maintenance): list, create now, download, upload, restore,
+delete. A restore answers 409 confirm_required without "confirm": true (the guide's
+"确认还原？"); once it is done everyone is signed out (the page goes to the login)."""
 
 from __future__ import annotations
 
@@ -6,13 +8,18 @@ from bottle import Bottle, HTTPResponse, request, response, static_file
 
 from controlplane import backups as bk
 from controlplane.app import Services
-from controlplane.errors import TooLarge, ValidationError
-from controlplane.i18n import N_
+from controlplane.apply import words
+from controlplane.errors import ConfirmRequired, TooLarge, ValidationError
+from controlplane.i18n import N_, translate
 from controlplane.rules import FieldError
+from controlplane.web import context
 from controlplane.web.api_account_import import LengthRequired
 from controlplane.web.context import body, body_text_target, query_int
 
 ENVELOPE_BYTES = 64 * 1024
+RESTORE_CONFIRM = N_("Restore this backup?")  # the guide: 确认还原？
+# The apply's file step, which words.SERVICES does not name (it is no service).
+FILES_STEP = N_("writing the configuration files")
 
 
 def _names(data: dict) -> list[str]:
@@ -92,3 +99,22 @@ def routes(app: Bottle, services: Services) -> None:
               summary='Delete many backups {"names": [...]} (absent ones are fine)')
     def delete_backups():
         return {"deleted": backups.delete_many(_names(body()))}
+
+    @app.post("/api/v1/backups/<name>/restore", audit="restore_backup",
+              audit_target=lambda kw: kw["name"],
+              summary='Restore a backup {"confirm": true}: checked completely, then the data'
+              " swapped and every config applied (the data from before put back when that"
+              " fails); everyone is signed out")
+    def restore_backup(name: str):
+        data = body()
+        backups.path_of(name)  # 404 before the question
+        if data.get("confirm") is not True:
+            raise ConfirmRequired(RESTORE_CONFIRM)
+        try:
+            return backups.restore(name, context.username(), context.client_ip())
+        except bk.RestoreFailed as exc:
+            step = exc.params.get("step", "")
+            words_of_step = (translate(context.lang(), FILES_STEP) if step == "files"
+                             else words.service_name(step, context.lang()))
+            raise bk.RestoreFailed(step=words_of_step,
+                                   output=exc.params.get("output", "")) from exc

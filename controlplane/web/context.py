@@ -9,7 +9,7 @@ from typing import Any
 from bottle import request
 
 from controlplane.auth import Session
-from controlplane.errors import TooLarge, ValidationError
+from controlplane.errors import LengthRequired, TooLarge, ValidationError
 from controlplane.i18n import N_, normalize, translate
 
 SESSION_COOKIE = "vcbox_session"
@@ -140,3 +140,27 @@ def body_ids_target(label: Callable[[str], str]) -> Callable[[dict[str, Any]], s
         text = ", ".join(label(i) for i in ids if isinstance(i, str))
         return text if len(text) <= MAX_TARGET else text[:MAX_TARGET - 1] + "…"
     return target
+
+
+# Room for the multipart envelope around an uploaded file (boundaries, part headers).
+UPLOAD_ENVELOPE_BYTES = 64 * 1024
+
+
+def uploaded_file(max_bytes: int, missing: str) -> Any:
+    """The multipart field "file" (Bottle's FileUpload) of a request checked before its
+    body is read: a Content-Length (411 without), at most max_bytes of file (413),
+    multipart/form-data; `missing` is the field error when no file came."""
+    if request.chunked or request.content_length < 0:
+        raise LengthRequired()
+    if request.content_length > max_bytes + UPLOAD_ENVELOPE_BYTES:
+        raise TooLarge(N_("The file is larger than %(mb)s MB."), mb=max_bytes // (1024 * 1024))
+    if not request.content_type.lower().startswith("multipart/form-data"):
+        raise ValidationError(details={"file": N_(
+            "Send the file as multipart/form-data, in the field \"file\".")})
+    try:
+        upload = request.files.get("file")
+    except Exception as exc:  # a broken multipart body: bottle raises several kinds
+        raise ValidationError(details={"file": N_("The upload could not be read.")}) from exc
+    if upload is None:
+        raise ValidationError(details={"file": missing})
+    return upload

@@ -10,7 +10,7 @@ from typing import Any
 from bottle import Bottle, redirect, request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from controlplane import __version__, timezones
+from controlplane import __version__, firmware, timezones
 from controlplane.app import Services
 from controlplane.i18n import LANGUAGES, translations
 from controlplane.web import context, nav
@@ -103,6 +103,8 @@ def routes(app: Bottle, services: Services) -> None:
     page("/logs/operation", "oplog.html")
     page("/logs/terminals", "terminal_logs.html")
     page("/maintenance/backup", "backup.html")
+    page("/maintenance/firmware", "firmware.html",
+         {"models": [(model, model) for model in firmware.MODELS]})
     page("/status/system", "system.html")
     page("/status/online-users", "online.html")
     page("/status/meetings", "live.html")

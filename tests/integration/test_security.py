@@ -25,6 +25,8 @@ PUBLIC = frozenset({
     ("POST", "/api/v1/password-reset/<token>"),
     ("GET", "/login"),
     ("GET", "/portal"),                              # the user portal (its own sign-in)
+    ("GET", "/firmware/<folder>/<name>"),             # what terminals fetch: a provisioning
+    ("GET", "/provisioning/<name>"),                 # server's files (test_firmware_api.py)
     ("GET", "/join/<meeting_id>"),                   # a browser join: guests have no session
     ("POST", "/api/v1/join/<meeting_id>"),           # (tests/e2e/test_join_browser.py)
     ("GET", "/forgot"),

@@ -1,5 +1,9 @@
-"""Backups (controlplane/backups.py, SPEC B1/B2): what an archive holds and leaves out, and
-the hostile uploads it refuses with nothing written."""
+"""Backups (controlplane/backups.py, SPEC B1/B2): what an archive holds and leaves out, the
+hostile uploads it refuses with nothing written, and restores: backup -> factory reset
+(everything) -> upload -> restore gives the same store and the same rendered configs
+(hashed); another appliance's backup keeps this one's secrets; a backup whose databases or
+documents cannot be used is refused with nothing changed; an apply that fails (a render
+target folder that cannot be written) puts everything from before back."""
 
 from __future__ import annotations
 
@@ -8,17 +12,28 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import shutil
 import sqlite3
+import subprocess
 import tarfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from controlplane import backups as bk
 from controlplane import secrets
+from controlplane.app import Services
+from controlplane.config import Config
+from controlplane.drivers.services import Absent
 from controlplane.errors import Conflict, NotFound
+from controlplane.maintenance import factory_reset
 from controlplane.release import ReleaseError
+from controlplane.sessions import digest as sessions_digest
 from controlplane.store import Documents, History
+from tests.license_keys import LicenseKeys, make_keys
 
 NOW = dt.datetime(2026, 12, 3, 9, 30, 15, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
@@ -210,3 +225,348 @@ def test_the_job_keeps_the_newest_automatic_backups(box: bk.Backups) -> None:
         assert box.run_schedule(WEEKLY, started) is None  # once per due time
     names = {i["name"] for i in box.find_all()["items"]}
     assert names == {manual["name"], *made[-2:]}
+
+
+# -- restore (B2): through the real modules (Services on a data dir, the real templates and
+# drivers: janus and coturn have their files checked, nothing is started, FreeSWITCH is
+# absent) ---------------------------------------------------------------------------------
+
+RESTORE_KEPT = ("license",)  # what a restore must not bring back: this box's own
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> LicenseKeys:
+    return make_keys(tmp_path)
+
+
+def box_config(tmp_path: Path, keys: LicenseKeys, name: str = "box") -> Config:
+    return Config(data_dir=tmp_path / name / "data", root=tmp_path / name / "root",
+                  local_services=(), license_pubkey=str(keys.public))
+
+
+@contextmanager
+def running(config: Config) -> Iterator[Services]:
+    services = Services.open(config)
+    # As on a box without FreeSWITCH: its actions are skipped, whatever FreeSWITCH may
+    # listen on this host's ESL port (tests/integration/test_backup_restore_real.py
+    # restores with the real one).
+    services.applier.drivers["freeswitch"] = Absent("freeswitch", "not run by this test")
+    try:
+        result = services.applier.startup()
+        assert result.ok, result.failed
+        yield services
+    finally:
+        services.close()
+
+
+def furnish(services: Services, keys: LicenseKeys, domain: str = "vc.example.com") -> None:
+    """An appliance in use: licensed, its administrator, accounts, a room, settings that
+    render (SMTP with a password, syslog, the domain), history and a call record."""
+    services.licenses.activate(keys.serial())
+    services.auth.create_admin({"password": "Admin#123", "email": "a@example.com"})
+    for section, data in (("network", {"domain": domain}),
+                          ("syslog", {"server": "10.0.0.9", "port": 1514}),
+                          ("smtp", {"server": "smtp.example.com", "sender": "vc@example.com",
+                                    "username": "vc", "password": "Smtp#pass1"})):
+        plan, result = services.applier.change(services.settings.prepare(section, data))
+        assert result.ok, result.failed
+    services.accounts.create({"name": "Ann", "account": "1001", "email": "a@example.com"})
+    services.accounts.create({"name": "Bob", "account": "1002", "email": "b@example.com"})
+    services.rooms.create({"name": "Lobby", "kind": "video", "bound_account": "1002"})
+    services.oplog.record("admin", "10.0.0.1", "login")
+    services.cdrs.put(b'{"variables": {"uuid": "11111111-2222-4333-8444-555555555555"}}')
+
+
+def document_hashes(services: Services) -> dict[str, str]:
+    return {name: hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+            for name, rows in services.docs.storage.read().items()}
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def upload(services: Services, archive: Path, name: str) -> str:
+    with open(archive, "rb") as fh:
+        return services.backups.store_upload(fh, name + ".tar.gz")["name"]
+
+
+def test_backup_factory_reset_upload_restore_gives_the_same_store_and_configs(
+        tmp_path: Path, keys: LicenseKeys) -> None:
+    config = box_config(tmp_path, keys)
+    with running(config) as services:
+        furnish(services, keys)
+        made = services.backups.create()
+        store, configs = document_hashes(services), tree_hashes(config.root)
+        saved = tmp_path / "saved.tar.gz"  # the administrator's download
+        shutil.copy(services.backups.path_of(made["name"]), saved)
+        token, _ = services.auth.open_session("admin", remember=False)
+
+    factory_reset(config, "all")
+    shutil.rmtree(config.data_dir / bk.FOLDER)
+    with running(config) as services:
+        # Everything anew: other secrets, so other rendered configs.
+        assert tree_hashes(config.root) != configs
+        services.licenses.activate(keys.serial())
+        services.auth.create_admin({"password": "Other#123", "email": "new@example.com"})
+        license_now = services.docs.get("license")
+        restoring, _ = services.auth.open_session("admin", remember=False)
+
+        done = services.backups.restore(upload(services, saved, "from-my-pc"), "admin",
+                                        "127.0.0.1")
+
+        assert done["secrets_restored"] is True
+        after = document_hashes(services)
+        assert {n: h for n, h in after.items() if n not in RESTORE_KEPT} == \
+            {n: h for n, h in store.items() if n not in RESTORE_KEPT}
+        assert services.docs.get("license") == license_now  # this box's, not the archive's
+        assert tree_hashes(config.root) == configs
+        # The restored data is what the services show: accounts, the old password, the
+        # SMTP password (sealed in the archive), the history and the call records.
+        assert [a["account"] for a in services.accounts.find_all(limit=None)["items"]] \
+            == ["1001", "1002"]
+        assert services.auth.authenticate("admin", "Admin#123") == "admin"
+        assert services.settings.stored("smtp")["password"] == "Smtp#pass1"
+        assert services.cdrs.uuids() == ["11111111-2222-4333-8444-555555555555"]
+        actions = [r["action"] for r in services.history.query("SELECT action FROM oplog")]
+        assert "login" in actions
+        # Everyone is signed out: the archive holds no sessions.
+        assert services.auth.find_session(restoring) is None
+        assert services.auth.find_session(token) is None
+        assert services.history.scalar("SELECT count(*) FROM sessions") == 0
+        assert not list(config.data_dir.glob(bk.STAGING + "*"))
+
+    # A restart reads the same store and renders the same files.
+    with running(config) as services:
+        assert {n: h for n, h in document_hashes(services).items()
+                if n not in RESTORE_KEPT} == {n: h for n, h in store.items()
+                                              if n not in RESTORE_KEPT}
+        assert tree_hashes(config.root) == configs
+
+
+def test_a_backup_of_another_appliance_keeps_this_ones_secrets(tmp_path: Path,
+                                                               keys: LicenseKeys) -> None:
+    other = box_config(tmp_path, keys, "other")
+    with running(other) as services:
+        furnish(services, keys, domain="other.example.com")
+        archive = services.backups.path_of(services.backups.create()["name"])
+        theirs = dict(services.docs.peek(secrets.DOC))
+
+    config = box_config(tmp_path, keys)
+    with running(config) as services:
+        services.licenses.activate(keys.serial())
+        plan, result = services.applier.change(services.settings.prepare("smtp", {
+            "server": "mail.here.example", "sender": "vc@here.example",
+            "password": "Mine#pass2"}))
+        assert result.ok
+        mine = dict(services.docs.peek(secrets.DOC))
+        key = bk.backup_key(services.docs)
+
+        done = services.backups.restore(upload(services, archive, "other-box"))
+
+        assert done["secrets_restored"] is False
+        assert dict(services.docs.peek(secrets.DOC)) == mine != theirs
+        assert bk.backup_key(services.docs) == key
+        assert services.settings.stored("network")["domain"] == "other.example.com"
+        assert services.settings.stored("smtp")["server"] == "smtp.example.com"
+        assert services.settings.stored("smtp")["password"] == "Mine#pass2"
+        rendered = b"".join((config.root / p).read_bytes() for p in tree_hashes(config.root))
+        assert mine["janus_api_secret"].encode() in rendered
+        assert not any(v.encode() in rendered for v in theirs.values())
+        assert b"other.example.com" in rendered
+
+
+def rebuilt(source: Path, target: Path, **replaced: bytes) -> Path:
+    """The archive at source with some members replaced, its manifest's checksums made to
+    match (what a tampered or damaged backup that still passes the checksums looks like)."""
+    got = members(source)
+    got.update({name.replace("_", "."): data for name, data in replaced.items()})
+    manifest = json.loads(got.pop("manifest.json"))
+    manifest["files"] = {m: hashlib.sha256(d).hexdigest() for m, d in got.items()}
+    return archive(target, [(tarfile.TarInfo("manifest.json"),
+                             json.dumps(manifest).encode()),
+                            *[(tarfile.TarInfo(m), d) for m, d in got.items()]])
+
+
+def damaged(data: bytes) -> bytes:
+    """A SQLite file whose pages after the first are overwritten (the header reads)."""
+    page = int.from_bytes(data[16:18], "big") or 65536
+    assert len(data) > page, "one page only"
+    return data[:page] + bytes(range(256)) * ((len(data) - page) // 256 + 1)
+
+
+def edited_sqlite(data: bytes, tmp: Path, *steps: Callable[[sqlite3.Connection], None]
+                  ) -> bytes:
+    """The SQLite file data with each step run on a connection of its own (committed)."""
+    path = tmp / "edit.sqlite3"
+    path.write_bytes(data)
+    for step in steps:
+        db = sqlite3.connect(path)
+        step(db)
+        db.commit()
+        db.execute("PRAGMA journal_mode=DELETE")
+        db.close()
+    out = path.read_bytes()
+    path.unlink()
+    return out
+
+
+def sqlite_with(data: bytes, tmp: Path, *sql: str) -> bytes:
+    def run(db: sqlite3.Connection) -> None:
+        for statement in sql:
+            db.execute(statement)
+
+    return edited_sqlite(data, tmp, run)
+
+
+def index_out_of_step(data: bytes, tmp: Path) -> bytes:
+    """The history with a row its index does not have (integrity_check names it): the
+    index hidden from the schema while the row goes in."""
+    entry: list[tuple] = []
+
+    def hide(db: sqlite3.Connection) -> None:
+        entry.append(db.execute("SELECT type, name, tbl_name, rootpage, sql FROM"
+                                " sqlite_master WHERE name = 'oplog_ts'").fetchone())
+        db.execute("PRAGMA writable_schema = ON")
+        db.execute("DELETE FROM sqlite_master WHERE name = 'oplog_ts'")
+
+    def add_and_show(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO oplog (ts, username, ip, action, result) VALUES"
+                   " (2, 'x', '1', 'login', 'success')")
+        db.execute("PRAGMA writable_schema = ON")
+        db.execute("INSERT INTO sqlite_master VALUES (?, ?, ?, ?, ?)", entry[0])
+
+    return edited_sqlite(data, tmp, hide, add_and_show)
+
+
+@pytest.mark.parametrize(("case", "why"), [
+    ("history not sqlite", "not a SQLite database"),
+    ("history index out of step", "missing from index oplog_ts"),
+    ("calls damaged", "damaged"),
+    ("history newer schema", "newer version"),
+    ("documents newer schema", "newer than this software"),
+    ("documents not a store", "not a document store"),
+    ("invalid settings", "services settings are not valid"),
+    ("secrets do not open", "does not open"),
+])
+def test_a_backup_that_cannot_be_used_is_refused_with_nothing_changed(
+        tmp_path: Path, keys: LicenseKeys, case: str, why: str) -> None:
+    config = box_config(tmp_path, keys)
+    with running(config) as services:
+        furnish(services, keys)
+        source = services.backups.path_of(services.backups.create("good")["name"])
+        got = members(source)
+        docs = json.loads(got["documents.json"])
+        bad = {
+            "history not sqlite": {"history_sqlite3": b"SQLite format 3\0" + b"x" * 5000},
+            "history index out of step": {"history_sqlite3": index_out_of_step(
+                got["history.sqlite3"], tmp_path)},
+            "calls damaged": {"calls_sqlite3": damaged(got["calls.sqlite3"])},
+            "history newer schema": {"history_sqlite3": sqlite_with(
+                got["history.sqlite3"], tmp_path, "PRAGMA user_version = 99")},
+            "documents newer schema": {"documents_json": json.dumps(
+                {**docs, "_meta": {"1": {"schema_version": 99}}}).encode()},
+            "documents not a store": {"documents_json": b'{"accounts": [1, 2]}'},
+            "invalid settings": {"documents_json": json.dumps(
+                {**docs, "settings.services": {"1": {"sip_port": "not a port"}}}).encode()},
+            "secrets do not open": {"secrets_enc": b"\0" * 64},
+        }[case]
+        name = upload(services, rebuilt(source, tmp_path / "bad.tar.gz", **bad), "bad")
+        token, _ = services.auth.open_session("admin", remember=False)
+        before = (config.documents_path.read_bytes(), tree_hashes(config.root),
+                  services.history.scalar("SELECT count(*) FROM oplog"),
+                  services.cdrs.uuids(), sorted(p.name for p in config.data_dir.iterdir()))
+
+        with pytest.raises(bk.UnusableBackup) as refused:
+            services.backups.restore(name)
+
+        assert why in refused.value.reason, (case, refused.value.reason)
+        assert (config.documents_path.read_bytes(), tree_hashes(config.root),
+                services.history.scalar("SELECT count(*) FROM oplog"),
+                services.cdrs.uuids(),
+                sorted(p.name for p in config.data_dir.iterdir())) == before
+        assert services.auth.find_session(token) is not None
+
+
+def test_an_archive_brings_no_sessions_in(tmp_path: Path, keys: LicenseKeys) -> None:
+    """A crafted archive with a session (a token its maker knows) signs nobody in."""
+    config = box_config(tmp_path, keys)
+    with running(config) as services:
+        furnish(services, keys)
+        source = services.backups.path_of(services.backups.create("good")["name"])
+        planted = sqlite_with(
+            members(source)["history.sqlite3"], tmp_path,
+            "INSERT INTO sessions (token_hash, username, csrf, created, last_seen, remember)"
+            f" VALUES ('{sessions_digest('known')}', 'admin', 'c', 0, 9e12, 1)")
+        name = upload(services, rebuilt(source, tmp_path / "crafted.tar.gz",
+                                        history_sqlite3=planted), "crafted")
+        services.backups.restore(name)
+        assert services.auth.find_session("known") is None
+        assert services.history.scalar("SELECT count(*) FROM sessions") == 0
+
+
+@contextmanager
+def unwritable(folder: Path) -> Iterator[None]:
+    """A folder nothing can be created in, also by root (immutable): a render target the
+    apply's file step cannot write, as on a read-only or broken file system."""
+    if os.geteuid() == 0:
+        if shutil.which("chattr") is None or subprocess.run(
+                ["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i does not work here")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+    else:
+        mode = folder.stat().st_mode
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(mode)
+
+
+def test_an_apply_that_fails_puts_the_previous_data_back(tmp_path: Path,
+                                                         keys: LicenseKeys) -> None:
+    config = box_config(tmp_path, keys)
+    with running(config) as services:
+        furnish(services, keys)
+        archive_path = tmp_path / "saved.tar.gz"
+        shutil.copy(services.backups.path_of(services.backups.create()["name"]),
+                    archive_path)
+    factory_reset(config, "all")
+    with running(config) as services:
+        services.licenses.activate(keys.serial())
+        services.auth.create_admin({"password": "Other#123", "email": "new@example.com"})
+        services.oplog.record("admin", "10.0.0.2", "login")
+        name = upload(services, archive_path, "saved-copy")
+        token, _ = services.auth.open_session("admin", remember=False)
+        store, configs = document_hashes(services), tree_hashes(config.root)
+        oplog_before = [tuple(r) for r in services.history.query(
+            "SELECT id, action, target, result FROM oplog ORDER BY id")]
+
+        # The restored secrets change etc/janus/janus.jcfg: that write fails.
+        with unwritable(config.root / "etc" / "janus"), \
+                pytest.raises(bk.RestoreFailed) as failed:
+            services.backups.restore(name, "admin", "127.0.0.1")
+
+        assert failed.value.params["step"] == "files"
+        assert "janus" in failed.value.params["output"]
+        assert document_hashes(services) == store
+        assert tree_hashes(config.root) == configs
+        assert services.accounts.count() == 0
+        assert services.auth.authenticate("admin", "Other#123") == "admin"
+        assert services.cdrs.uuids() == []
+        # The history from before (the restoring administrator still signed in), and the
+        # failed apply in the operation log.
+        assert services.auth.find_session(token) is not None
+        rows = [tuple(r) for r in services.history.query(
+            "SELECT id, action, target, result FROM oplog ORDER BY id")]
+        assert rows[:len(oplog_before)] == oplog_before
+        assert rows[len(oplog_before):][-1][1:] == ("apply", bk.RESTORE_TARGET, "failure")
+        assert not list(config.data_dir.glob(bk.STAGING + "*"))
+
+        # The file system fixed, the same restore goes through.
+        assert services.backups.restore(name)["secrets_restored"] is True
+        assert services.accounts.count() == 2

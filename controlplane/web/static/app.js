@@ -35,6 +35,23 @@
     return data;
   }
 
+  // A multipart POST (a FormData of files and fields) with the CSRF token: the answer's
+  // JSON, or an ApiError as api() throws one.
+  async function upload(url, form) {
+    let res;
+    try {
+      res = await fetch(url, { method: "POST", body: form, credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRF-Token": csrf() } });
+    } catch (e) {
+      throw new ApiError(0, { message: V.i18n.network, details: {} });
+    }
+    armIdle();
+    const data = (res.headers.get("Content-Type") || "").includes("json") ? await res.json() : {};
+    if (res.status === 401) { location.reload(); }
+    if (!res.ok) throw new ApiError(res.status, { details: {}, message: `${res.status} ${res.statusText}`, ...data });
+    return data;
+  }
+
   // A name like "lan.address" or "routes.0.gateway" is a path into nested objects (numbers
   // index arrays); a flat name is a key of the top object, as before.
   function setPath(out, name, value) {
@@ -269,5 +286,5 @@
     if (em) bindForm(em, { onOk: () => { bootstrap.Modal.getInstance(em.closest(".modal")).hide(); em.reset(); toast(V.i18n.emailChanged); } });
   });
 
-  window.vcbox = { api, ApiError, bindForm, submitForm, formData, fill, flatten, clearErrors, showErrors, confirmDialog, resultDialog, toast, fillText, hms };
+  window.vcbox = { api, upload, ApiError, bindForm, submitForm, formData, fill, flatten, clearErrors, showErrors, confirmDialog, resultDialog, toast, fillText, hms };
 })();

@@ -1,9 +1,10 @@
 // 系统维护 -> 备份/还原 (/maintenance/backup): the backups, create now, upload, download,
-// delete, and the automatic backup settings (B1, B2).
+// restore (from the list, or "restore now" in the upload dialog), delete, and the automatic
+// backup settings (B1, B2). A restore signs everyone out: the page then goes to the login.
 "use strict";
 (() => {
   const T = window.BACKUP_T;
-  const { api, ApiError, submitForm, clearErrors, showErrors, confirmDialog, toast, listPage, iconButton, fillText } = window.vcbox;
+  const { api, ApiError, submitForm, clearErrors, showErrors, confirmDialog, resultDialog, toast, listPage, iconButton, fillText } = window.vcbox;
   const $ = (id) => document.getElementById(id);
   const modal = (id) => bootstrap.Modal.getOrCreateInstance($(id));
   const size = (bytes) => bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`;
@@ -15,7 +16,8 @@
     cells: (b) => [b.name, size(b.size), b.created_time],
     actions: (b) => {
       const download = iconButton("download", T.download, "download", () => { location.href = "/api/v1/backups/" + encodeURIComponent(b.name); });
-      return [download, iconButton("trash", T.delete, "delete", () => remove([b.name]), "text-danger")];
+      return [download, iconButton("arrow-counterclockwise", T.restore, "restore", () => restore(b.name)),
+        iconButton("trash", T.delete, "delete", () => remove([b.name]), "text-danger")];
     },
   });
 
@@ -32,6 +34,24 @@
     list.load();
   }
   $("backups-delete").onclick = () => remove([...list.selected.keys()]);
+
+  // -- restore: the guide's question, then the data swapped and every config applied ------
+  async function restore(name) {
+    if (!(await confirmDialog(T.confirmRestore))) return false;
+    toast(T.restoring);
+    let done;
+    try {
+      done = await api("POST", `/api/v1/backups/${encodeURIComponent(name)}/restore`, { confirm: true });
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      toast(err.message, "danger");
+      return false;
+    }
+    // Everyone is signed out (a backup holds no sessions): on to the login once read.
+    document.getElementById("dlg-result").addEventListener("hidden.bs.modal", () => { location.href = "/login"; }, { once: true });
+    resultDialog(T.restore, [T.restored, done.secrets_restored ? "" : T.foreign].filter(Boolean).join(" "));
+    return true;
+  }
 
   // -- create now: the default name as the guide has it, Backup + YYYYMMDDHHMMSS ----------
   const createForm = $("form-backup-create");
@@ -56,28 +76,49 @@
     $("backup-file").value = "";
     modal("dlg-backup-upload").show();
   };
-  uploadForm.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
+  // The guide's "立即还原" beside OK: upload, then restore what was kept.
+  const okButton = uploadForm.querySelector('[type="submit"]');
+  const restoreNow = document.createElement("button");
+  restoreNow.type = "button"; restoreNow.className = "btn btn-outline-danger"; restoreNow.id = "backup-restore-now";
+  restoreNow.textContent = T.restoreNow;
+  okButton.before(restoreNow);
+
+  // The chosen file uploaded (checked by the server); its kept entry, or null (the
+  // refusal shown in the dialog).
+  async function sendUpload() {
     clearErrors(uploadForm);
     const file = $("backup-file").files[0];
-    if (!file) { showErrors(uploadForm, new ApiError(400, { details: { file: T.chooseFile } })); return; }
-    const button = uploadForm.querySelector('[type="submit"]');
-    button.disabled = true;
-    try {
-      const data = new FormData();
-      data.append("file", file);
-      const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-      const res = await fetch("/api/v1/backups/upload", { method: "POST", body: data, credentials: "same-origin",
-        headers: { "X-CSRF-Token": csrf, Accept: "application/json" } });
-      const body = await res.json().catch(() => ({}));
-      if (!res.ok) { showErrors(uploadForm, new ApiError(res.status, { details: {}, ...body })); return; }
-      modal("dlg-backup-upload").hide();
-      toast(T.uploaded);
-      list.load();
-    } finally {
-      button.disabled = false;
-    }
+    if (!file) { showErrors(uploadForm, new ApiError(400, { details: { file: T.chooseFile } })); return null; }
+    const data = new FormData();
+    data.append("file", file);
+    const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+    const res = await fetch("/api/v1/backups/upload", { method: "POST", body: data, credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, Accept: "application/json" } });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) { showErrors(uploadForm, new ApiError(res.status, { details: {}, ...body })); return null; }
+    list.load();
+    return body;
+  }
+  async function busy(run) {
+    okButton.disabled = restoreNow.disabled = true;
+    try { return await run(); } finally { okButton.disabled = restoreNow.disabled = false; }
+  }
+  uploadForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const kept = await busy(sendUpload);
+    if (!kept) return;
+    modal("dlg-backup-upload").hide();
+    toast(T.uploaded);
   });
+  restoreNow.onclick = async () => {
+    const kept = await busy(sendUpload);
+    if (!kept) return;
+    // One dialog at a time: the question once the upload dialog is gone (the file stays
+    // in the list when the answer is no).
+    const dialog = $("dlg-backup-upload");
+    await new Promise((resolve) => { dialog.addEventListener("hidden.bs.modal", resolve, { once: true }); modal("dlg-backup-upload").hide(); });
+    await restore(kept.name);
+  };
 
   // -- the automatic backup settings -------------------------------------------------------
   const scheduleForm = $("form-backup-schedule");
