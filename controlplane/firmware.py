@@ -35,7 +35,7 @@ from typing import Any, BinaryIO
 
 from controlplane.errors import Conflict, NotFound, ValidationError
 from controlplane.i18n import N_
-from controlplane.presence import device_of
+from controlplane.presence import MODEL_PATTERNS, device_of
 
 FOLDER = "firmware"
 LATEST = "latest.json"
@@ -45,13 +45,6 @@ NAME_MAX = 120
 # The guide's models (presence.device_of names them the same) and their folder names.
 MODELS: dict[str, str] = {"VC400": "vc400", "VC120": "vc120", "VC110": "vc110",
                           "VC Desktop": "vc-desktop", "VP-T49": "vp-t49"}
-_MODEL_IN_NAME = (
-    ("VC400", re.compile(r"^VC[\s_-]?400", re.I)),
-    ("VC120", re.compile(r"^VC[\s_-]?120", re.I)),
-    ("VC110", re.compile(r"^VC[\s_-]?110", re.I)),
-    ("VC Desktop", re.compile(r"^VC[\s_-]?Desktop", re.I)),
-    ("VP-T49", re.compile(r"^(?:SIP[\s_-]?)?(?:VP[\s_-]?)?T49G?", re.I)),
-)
 _VERSION = re.compile(r"(\d+(?:\.\d+){1,4})$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]*$")
 # What a ROM image is not: the first bytes of archives, executables and scripts.
@@ -82,7 +75,7 @@ def inspect_name(filename: str, model: str | None = None) -> Inspected:
                                  " underscores only (at most %(max)s characters)."),
                               max=NAME_MAX)
     stem = name[: -len(SUFFIX)]
-    found = next((m for m, pattern in _MODEL_IN_NAME if pattern.match(stem)), None)
+    found = next((m for m, pattern in MODEL_PATTERNS if pattern.search(stem)), None)
     if found is None:
         if model not in MODELS:
             raise ValidationError(details={"model": N_(
@@ -147,8 +140,8 @@ class Firmware:
         return found
 
     def find_all(self, search: str = "", model: str = "") -> dict[str, Any]:
-        """{items: [{name, model, version, size, uploaded, latest}], total, filtered},
-        newest first."""
+        """{items: [{name, model, version, size, uploaded, latest}], total, filtered,
+        counts: {all, <model>: n}}, newest first; one scan of the folder."""
         latest, items = self._latest(), []
         for label, folder in MODELS.items():
             for path in sorted((self.folder / folder).glob(f"*{SUFFIX}")):
@@ -161,12 +154,15 @@ class Firmware:
                               "size": stat.st_size, "uploaded": stat.st_mtime,
                               "latest": latest.get(label) == path.name})
         items.sort(key=lambda i: i["uploaded"], reverse=True)
-        total = len(items)
         needle = search.strip().lower()
         chosen = [i for i in items if (not model or i["model"] == model)
                   and (not needle or needle in i["name"].lower()
                        or needle in i["version"] or needle in i["model"].lower())]
-        return {"items": chosen, "total": total, "filtered": len(chosen)}
+        counts = {"all": len(items), **{m: sum(1 for i in items if i["model"] == m)
+                                        for m in MODELS}}
+        return {"items": chosen, "total": len(items), "filtered": len(chosen),
+                "counts": counts, "latest": {i["model"]: i["version"] for i in items
+                                             if i["latest"]}}
 
     def add(self, upload: BinaryIO, filename: str, model: str | None = None,
             replace: str | None = None, check_only: bool = False) -> dict[str, Any]:
@@ -280,3 +276,17 @@ def of_model(devices: Iterable[Any], model: str) -> list[Any]:
 def outdated(devices: Iterable[Any], model: str, version: str) -> list[Any]:
     """The registered devices of the model whose software version is not `version`."""
     return [d for d in of_model(devices, model) if device_of(d.user_agent)[1] != version]
+
+
+def models(devices: Iterable[Any], latest: dict[str, str]) -> list[dict[str, Any]]:
+    """Each model's card: its registered devices, those not on its latest version, the
+    latest version (None without one)."""
+    devices = list(devices)
+    cards = []
+    for model in MODELS:
+        mine = of_model(devices, model)
+        version = latest.get(model)
+        cards.append({"model": model, "registered": len(mine),
+                      "outdated": len(outdated(mine, model, version)) if version else 0,
+                      "latest": version})
+    return cards

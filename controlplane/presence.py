@@ -30,14 +30,15 @@ logger = logging.getLogger(__name__)
 PROFILE = "internal"
 EVENTS = ("sofia::register", "sofia::unregister", "sofia::expire")
 
-# The guide's terminal models, as their User-Agent names them ("Yealink VC400 63.345.0.40",
-# "Yealink SIP-VP-T49G 51.80.0.100", "Yealink VC Desktop 1.28.0.22").
-_MODELS = (
-    ("VC400", re.compile(r"\bVC\s*400\b", re.I)),
-    ("VC120", re.compile(r"\bVC\s*120\b", re.I)),
-    ("VC110", re.compile(r"\bVC\s*110\b", re.I)),
+# The guide's terminal models, as their User-Agents name them ("Yealink VC400 63.345.0.40",
+# "Yealink SIP-VP-T49G 51.80.0.100", "Yealink VC Desktop 1.28.0.22") and as firmware file
+# names do ("VC400-63.345.0.40.rom", "T49G-51.80.0.100.rom"; controlplane.firmware).
+MODEL_PATTERNS = (
+    ("VC400", re.compile(r"\bVC[\s_-]?400(?!\d)", re.I)),
+    ("VC120", re.compile(r"\bVC[\s_-]?120(?!\d)", re.I)),
+    ("VC110", re.compile(r"\bVC[\s_-]?110(?!\d)", re.I)),
     ("VC Desktop", re.compile(r"\bVC[\s_-]*Desktop\b", re.I)),
-    ("VP-T49", re.compile(r"\bVP-?T49G?\b", re.I)),
+    ("VP-T49", re.compile(r"\b(?:VP-?)?T49G?(?![0-9A-Za-z])", re.I)),
 )
 _VERSION = re.compile(r"\b(\d+(?:\.\d+){1,4})\b")
 _EXPSECS = re.compile(r"EXPSECS\((-?\d+)\)")
@@ -48,7 +49,7 @@ def device_of(user_agent: str) -> tuple[str, str]:
     """(model, software version) from a User-Agent: a model of the guide with the version
     that follows it; otherwise the User-Agent as sent and no version."""
     ua = (user_agent or "").strip()
-    for model, pattern in _MODELS:
+    for model, pattern in MODEL_PATTERNS:
         found = pattern.search(ua)
         if found:
             version = _VERSION.search(ua, found.end())

@@ -31,17 +31,6 @@ def _names(data: dict[str, Any]) -> list[str]:
 def routes(app: Bottle, services: Services) -> None:
     files = services.firmware
 
-    def devices_by_model() -> dict[str, dict[str, int]]:
-        latest = {i["model"]: i["version"] for i in files.find_all()["items"] if i["latest"]}
-        counts = {m: {"registered": 0, "outdated": 0} for m in fw.MODELS}
-        devices = services.presence.devices()
-        for model in fw.MODELS:
-            of_model = fw.of_model(devices, model)
-            counts[model]["registered"] = len(of_model)
-            if model in latest:
-                counts[model]["outdated"] = len(fw.outdated(of_model, model, latest[model]))
-        return counts
-
     @app.get("/api/v1/firmware", summary="Firmware files {items: [{name, model, version,"
              " size, uploaded, uploaded_time, latest}], total, filtered, counts}"
              " newest first (search; kind: a model or all; offset, limit), and the models"
@@ -50,21 +39,14 @@ def routes(app: Bottle, services: Services) -> None:
     def list_firmware():
         q = request.query
         kind = q.getunicode("kind", "") or ""
-        everything = files.find_all()["items"]
         found = files.find_all(search=q.getunicode("search", "") or "",
                                model="" if kind in ("", "all") else kind)
         offset = query_int("offset", q.get("offset", ""), 0, 0, 10**9)
         limit = query_int("limit", q.get("limit", ""), 100, 1, 1000)
-        found["counts"] = {"all": len(everything), **{
-            m: sum(1 for i in everything if i["model"] == m) for m in fw.MODELS}}
         zone = services.licenses.zone()
         found["items"] = [{**i, "uploaded_time": local_time(i["uploaded"], zone)}
                           for i in found["items"][offset: offset + limit]]
-        counts = devices_by_model()
-        latest = {i["model"]: i for i in everything if i["latest"]}
-        found["models"] = [{"model": m, **counts[m],
-                            "latest": latest[m]["version"] if m in latest else None}
-                           for m in fw.MODELS]
+        found["models"] = fw.models(services.presence.devices(), found.pop("latest"))
         return found
 
     @app.post("/api/v1/firmware", audit="upload_firmware",

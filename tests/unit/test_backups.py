@@ -150,6 +150,11 @@ def typed(name: str, kind: bytes, link: str = "") -> tarfile.TarInfo:
     ("other product", good_entries(name="vcbox"), "not a vcbox backup"),
     ("newer format", good_entries(fmt=bk.FORMAT + 1), "newer"),
     ("no manifest", good_entries()[1:], "manifest.json is missing"),
+    ("a member the manifest does not name",
+     good_entries(extra=[(tarfile.TarInfo("run.sh"), b"#!/bin/sh\n")]),
+     "too many members"),
+    ("a name longer than the cap", good_entries(extra=[(tarfile.TarInfo("a" * 2000), b"x")]),
+     "bad member name"),
 ])
 def test_hostile_uploads_are_refused_with_nothing_written(
         box: bk.Backups, tmp_path: Path, case: str, entries: list, why: str) -> None:
