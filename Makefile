@@ -25,9 +25,10 @@ test: setup
 bench: setup
 	$(PYTHON) -m bench
 
-# The upgrade bundle (SPEC G1): out/vcbox-<version>.tar.gz with its manifest.json.
+# The upgrade bundle (SPEC G1): out/vcbox-<version>.tar.gz with its manifest.json, signed
+# when VCBOX_RELEASE_SIGNING_KEY names an Ed25519 private key (PEM).
 release: setup
-	$(PYTHON) image/release.py --out out
+	$(PYTHON) image/release.py --out out $(if $(VCBOX_RELEASE_SIGNING_KEY),--sign $(VCBOX_RELEASE_SIGNING_KEY))
 
 # The appliance disk image (issue 5, DESIGN D9): out/vcbox-<version>.img, built as root
 # by image/build.sh (mmdebstrap + the playbooks in a chroot + GRUB); boots under qemu.

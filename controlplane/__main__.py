@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
                          help="symbolic link to the active release (e.g. /opt/vcbox/app)")
     upgrade.add_argument("--activate", action="store_true",
                          help="point --app-link at the new release")
+    upgrade.add_argument("--release-key", type=Path, default=None,
+                         help="the release key's public half (PEM): where the file exists,"
+                         " the bundle must be signed with it")
+    from controlplane import upgrade_run
+
+    upgrade_run.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "upgrade":
@@ -56,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(config)
     elif args.command == "apply":
         return apply_command(config, args.dry_run)
-    elif args.command in ("license", "factory-reset"):
+    elif args.command in ("license", "factory-reset", "upgrade-run", "upgrade-snapshot"):
         return args.run(args, config)
     elif args.command == "openapi":
         import json
@@ -70,14 +76,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def upgrade_command(args: argparse.Namespace) -> int:
     from controlplane import upgrade
+    from controlplane.license import load_public_key
 
     try:
-        path = upgrade.install(args.bundle, args.releases, __version__)
+        key = args.release_key
+        public_key = load_public_key(key) if key is not None and key.exists() else None
+        path = upgrade.install(args.bundle, args.releases, __version__,
+                               public_key=public_key)
         print(f"installed: {path}")
         if args.activate:
             previous = upgrade.activate(args.releases, path.name, args.app_link)
             print(f"activated: {args.app_link} -> {path} (previous: {previous or 'none'})")
-    except (upgrade.ReleaseError, OSError) as exc:
+    except (upgrade.ReleaseError, OSError, ValueError) as exc:
         print(f"upgrade: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -18,6 +18,7 @@ from controlplane.backups import Backups
 from controlplane.captchas import Captchas
 from controlplane.cdr import CdrBatcher, CdrInbox
 from controlplane.config import Config
+from controlplane.disk import Disk
 from controlplane.drivers import freeswitch
 from controlplane.drivers.esl import CONNECTED, Esl, EslError
 from controlplane.firmware import Firmware
@@ -70,6 +71,7 @@ class Services:
     invitations: Invitations
     backups: Backups
     firmware: Firmware
+    disk: Disk
     started: float = field(default_factory=time.time)
     # What Janus's event handler posts (POST /janus/events), kept in memory
     mcu_events: McuEvents = field(default_factory=McuEvents)
@@ -168,6 +170,7 @@ class Services:
             portal=Portal(accounts, meetings, settings, history, config, time.time),
             invitations=invitations,
             firmware=Firmware(config.data_dir, config.data_dir / "provisioning"),
+            disk=Disk(config.data_dir, config.root, roots=config.disk_roots),
             backups=Backups(config.data_dir, docs, history, cdrs.path, now=licenses.now,
                             history_path=config.history_path, cdrs=cdrs, applier=applier),
         )

@@ -53,7 +53,8 @@ replaced (the previous ones kept as hard links), the store written in one atomic
 the in-memory views read again (on_restored: accounts, sessions ...), and every config
 rendered and applied. When the apply fails (its commit already put the previous files
 back), the previous store and databases go back in place the same way, the configs are
-applied again, and RestoreFailed names the step that failed.
+applied again, and RestoreFailed names the step that failed. The factory reset from the
+web admin (controlplane/maintenance.py) goes the same way (Backups.swap_and_apply).
 """
 
 from __future__ import annotations
@@ -137,6 +138,15 @@ class UnusableBackup(VcboxError):
     def __init__(self, reason: str) -> None:
         super().__init__(why=reason)
         self.reason = reason
+
+
+class ApplyUndone(Exception):
+    """Backups.swap_and_apply: the apply failed and the data from before is back in effect;
+    step is the service whose action failed (or "files"), output its words."""
+
+    def __init__(self, step: str, output: str) -> None:
+        super().__init__(f"{step}: {output}")
+        self.step, self.output = step, output
 
 
 class RestoreFailed(VcboxError):
@@ -271,8 +281,8 @@ def parse_manifest(data: bytes) -> BackupManifest:
 def verify(path: Path, max_bytes: int = MAX_UPLOAD_BYTES,
            max_unpacked_bytes: int = MAX_UNPACKED_BYTES) -> BackupManifest:
     """Check an archive completely without writing anything; its manifest."""
-    hashes, manifest_bytes = release._scan(path, max_bytes, max_unpacked_bytes,
-                                           len(MEMBERS) + 1, sink=None)
+    hashes, manifest_bytes, _ = release._scan(path, max_bytes, max_unpacked_bytes,
+                                              len(MEMBERS) + 1, sink=None)
     manifest = parse_manifest(manifest_bytes)
     del hashes[release.MANIFEST]
     if set(hashes) != set(MEMBERS):
@@ -561,8 +571,8 @@ class Backups:
                              | os.O_NOFOLLOW, 0o600)
                 return os.fdopen(fd, "wb")
 
-            hashes, _ = release._scan(path, MAX_UPLOAD_BYTES, MAX_UNPACKED_BYTES,
-                                      len(MEMBERS) + 1, sink=sink)
+            hashes, _, _ = release._scan(path, MAX_UPLOAD_BYTES, MAX_UNPACKED_BYTES,
+                                         len(MEMBERS) + 1, sink=sink)
             del hashes[release.MANIFEST]
             if hashes != manifest.files:
                 raise release.ReleaseError("the file changed after it was checked")
@@ -601,68 +611,93 @@ class Backups:
         """B2: put a kept backup in place of this appliance's data and apply every config;
         UnusableBackup (nothing changed), RestoreFailed (everything put back)."""
         path = self.path_of(name)
+        with self.exclusive() as work:
+            try:
+                staged = self.stage(path, work / "staged")
+            except InvalidBackup as exc:
+                raise UnusableBackup(exc.reason) from None
+            try:
+                plan, result = self.swap_and_apply(
+                    lambda: self.restored_store(staged), staged.folder, work, actor, ip,
+                    RESTORE_TARGET, ROLLBACK_TARGET)
+            except ApplyUndone as exc:
+                raise RestoreFailed(step=exc.step, output=exc.output) from None
+            return {"name": name, "version": staged.manifest.version,
+                    "created": staged.manifest.created,
+                    "secrets_restored": staged.sealed is not None,
+                    "files": [f.path for f in plan.files],
+                    "actions": [{"action": str(o.action), "result": o.text}
+                                for o in result.outcomes]}
+
+    @contextlib.contextmanager
+    def exclusive(self, busy: str = N_("A restore is running already.")) -> Iterator[Path]:
+        """One restore or factory reset (controlplane.maintenance) at a time: a fresh work
+        folder in the data dir (the data's file system), removed after; the leftovers of
+        one that crashed are removed first. Conflict(busy) while another one runs."""
         if self.applier is None:
-            raise RuntimeError("restoring needs the applier")
+            raise RuntimeError("replacing the data needs the applier")
         if not self._restoring.acquire(blocking=False):
-            raise Conflict(N_("A restore is running already."))
+            raise Conflict(busy)
         try:
             for stale in self.data_dir.glob(STAGING + "*"):
                 shutil.rmtree(stale, ignore_errors=True)
             work = Path(tempfile.mkdtemp(dir=self.data_dir, prefix=STAGING))
             try:
-                try:
-                    staged = self.stage(path, work / "staged")
-                except InvalidBackup as exc:
-                    raise UnusableBackup(exc.reason) from None
-                (work / "previous").mkdir()
-                return self._swap_and_apply(name, staged, work / "previous", actor, ip)
+                yield work
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         finally:
             self._restoring.release()
 
-    def _swap_and_apply(self, name: str, staged: Staged, previous: Path, actor: str,
-                        ip: str) -> dict[str, Any]:
+    def swap_and_apply(self, new_store: Callable[[], Raw], databases: Path | None,
+                       work: Path, actor: str, ip: str, target: str, rollback_target: str,
+                       hold_network: bool = True) -> tuple[Any, Any]:
+        """Put another store and other databases in place of this appliance's data and apply
+        every config, all or nothing (a restore, a factory reset): new_store() (called with
+        the locks held) becomes the store, the history and call-record databases are those
+        of the folder `databases` (None: empty ones, made anew when opened). When the apply
+        fails (its commit already put the previous files back), the previous store and
+        databases go back in place, the configs are applied again (target rollback_target)
+        and ApplyUndone names the failed step. hold_network: a changed live network waits
+        for the administrator's confirm (N5), as after a settings change.
+        (plan, result) of the apply; `work` is an empty folder of exclusive()."""
         from controlplane.apply import events_for, words
         from controlplane.settings import Change
 
         applier = self.applier
-        databases = ((HISTORY, self.history_path), (CALLS, self.calls_path))
+        live = ((HISTORY, self.history_path), (CALLS, self.calls_path))
+        previous = work / "previous"
+        previous.mkdir()
 
         def put_back() -> None:
-            self._install(old, [(previous / m, live, None) for m, live in databases])
-            applier.apply(actor=actor, ip=ip, target=ROLLBACK_TARGET)
+            self._install(old, [(previous / m, path, None) for m, path in live])
+            applier.apply(actor=actor, ip=ip, target=rollback_target)
 
         with applier.lock, self.docs.lock:
             old = self.docs.storage.read()
             before = applier.settings.all()
-            self._install(self.restored_store(staged),
-                          [(staged.folder / m, live, previous / m) for m, live in databases])
+            self._install(new_store(), [(databases / m if databases is not None else None,
+                                         path, previous / m) for m, path in live])
             after = applier.settings.all()
             events = events_for(Change("terminal-logs", before["terminal-logs"],
                                        after["terminal-logs"]))
             try:
-                plan, result = applier.apply(events=events, actor=actor, ip=ip,
-                                             target=RESTORE_TARGET)
+                plan, result = applier.apply(events=events, actor=actor, ip=ip, target=target)
             except BaseException:
                 put_back()
                 raise
             if result.ok:
-                applier.hold_network(plan, before["network"])
-                return {"name": name, "version": staged.manifest.version,
-                        "created": staged.manifest.created,
-                        "secrets_restored": staged.sealed is not None,
-                        "files": [f.path for f in plan.files],
-                        "actions": [{"action": str(o.action), "result": o.text}
-                                    for o in result.outcomes]}
+                if hold_network:
+                    applier.hold_network(plan, before["network"])
+                return plan, result
             # The commit put the previous files back; now the data they came from.
             put_back()
-            # The failed apply's entry went with the restored history: once more here.
-            applier.log.record(actor, ip, "apply", RESTORE_TARGET, oplog.FAILURE,
+            # The failed apply's entry went with the replaced history: once more here.
+            applier.log.record(actor, ip, "apply", target, oplog.FAILURE,
                                words.details(plan, result))
             failed = result.failed
-            raise RestoreFailed(step=failed.service if failed else "?",
-                                output=failed.output if failed else "?")
+            raise ApplyUndone(failed.service if failed else "?",
+                              failed.output if failed else "?")
 
     def _databases_closed(self) -> contextlib.ExitStack:
         stack = contextlib.ExitStack()
@@ -671,9 +706,9 @@ class Backups:
             stack.enter_context(self.cdrs.closed())
         return stack
 
-    def _install(self, raw: Raw, files: list[tuple[Path, Path, Path | None]]) -> None:
+    def _install(self, raw: Raw, files: list[tuple[Path | None, Path, Path | None]]) -> None:
         """Put raw in the store and each (source, live, keep) file at its live path (no
-        source: none there), the databases closed meanwhile, the file replaced linked to
+        source, or None: none there), the databases closed meanwhile, the file replaced linked to
         keep first when given; undone as far as it got when a step fails. Then every view
         of the store and the history is read again."""
         done: list[tuple[Path, Path | None]] = []
@@ -685,7 +720,7 @@ class Backups:
                         os.link(live, kept)
                     for leftover in _journals(live):
                         leftover.unlink(missing_ok=True)
-                    if source.exists():
+                    if source is not None and source.exists():
                         os.replace(source, live)
                     else:
                         live.unlink(missing_ok=True)

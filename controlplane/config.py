@@ -46,8 +46,18 @@ class Config:
     sample_interval_s: float = 10.0
     # The license public key (PEM); empty: the one shipped in controlplane/data.
     license_pubkey: str = ""
+    # System upgrade (G1): the release key's public half (PEM; empty: <ROOT>/etc/vcbox/
+    # release-key.pem, and no signature is required while that file is absent), the link
+    # to the active release and the folder of the releases (the appliance's layout).
+    release_key: str = ""
+    app_link: Path = Path("/opt/vcbox/app")
+    releases_dir: Path = Path("/opt/vcbox/releases")
     # GET /metrics for a scraper elsewhere: its bearer token (empty: loopback only, X3).
     metrics_token: str = ""
+    # The disk quota job (D3): seconds between two runs; the folders besides the data dir
+    # under which the storage path may be chosen (D1).
+    disk_check_s: float = 60.0
+    disk_roots: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -57,6 +67,11 @@ class Config:
     @property
     def history_path(self) -> Path:
         return self.data_dir / "history.sqlite3"
+
+    @property
+    def release_key_path(self) -> Path:
+        return Path(self.release_key) if self.release_key else \
+            self.root / "etc" / "vcbox" / "release-key.pem"
 
     @property
     def base_url(self) -> str:
@@ -97,6 +112,12 @@ class Config:
             sample_interval_s=float(env.get("VCBOX_SAMPLE_INTERVAL_S") or 10.0),
             license_pubkey=env.get("VCBOX_LICENSE_PUBKEY", ""),
             metrics_token=env.get("VCBOX_METRICS_TOKEN", ""),
+            disk_check_s=float(env.get("VCBOX_DISK_CHECK_S") or 60.0),
+            disk_roots=tuple(p for p in env.get("VCBOX_DISK_ROOTS", "").split(os.pathsep)
+                             if p),
+            release_key=env.get("VCBOX_RELEASE_KEY", ""),
+            app_link=Path(env.get("VCBOX_APP_LINK") or "/opt/vcbox/app"),
+            releases_dir=Path(env.get("VCBOX_RELEASES") or "/opt/vcbox/releases"),
         )
 
 

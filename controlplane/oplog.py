@@ -63,10 +63,14 @@ ACTIONS: dict[str, str] = {
     "upload_backup": N_("Upload backup"),
     "restore_backup": N_("Restore backup"),
     "delete_backups": N_("Delete backups"),
+    "factory_reset": N_("Factory reset"),
+    "reboot": N_("Restart the system"),
+    "upgrade_system": N_("System upgrade"),
     "upload_firmware": N_("Upload terminal firmware"),
     "set_latest_firmware": N_("Set the latest firmware"),
     "delete_firmware": N_("Delete terminal firmware"),
     "update_terminals": N_("Update terminals now"),
+    "clean_disk": N_("Clean disk space"),
     "mute_member": N_("Mute a participant"),
     "unmute_member": N_("Unmute a participant"),
     "kick_member": N_("Remove a participant"),
@@ -75,6 +79,7 @@ ACTIONS: dict[str, str] = {
     "end_meeting": N_("End a meeting"),
     "invite_to_meeting": N_("Invite to a meeting"),
     "join_meeting": N_("Join a meeting from a browser"),
+    "export_system_logs": N_("Export system logs"),
 }
 
 SUCCESS = "success"
@@ -92,6 +97,17 @@ OBJECTS: dict[str, str] = {
     "syslog": N_("Remote syslog"),
     "terminal-logs": N_("Terminal logs"),
     "backup-schedule": N_("Automatic backup"),
+    "disk": N_("Disk space"),
+    # What "clean now" cleaned (controlplane.web.api_disk: disk.<part>[.<sub-part>]).
+    "disk.records": N_("Meeting records"),
+    "disk.server_logs": N_("Server logs"),
+    "disk.server_logs.web": N_("Server logs: Web"),
+    "disk.server_logs.freeswitch": N_("Server logs: FreeSWITCH"),
+    "disk.server_logs.mcu": N_("Server logs: MCU"),
+    "disk.server_logs.turn": N_("Server logs: TURN Server"),
+    "disk.terminal_logs": N_("Terminal logs"),
+    "disk.backups": N_("Backup space"),
+    "disk.firmware": N_("Device firmware"),
     "license": N_("License"),
     "trial": N_("Trial license"),
     # What the control plane applied by itself.
@@ -100,10 +116,16 @@ OBJECTS: dict[str, str] = {
     "network rollback": N_("Unconfirmed network change undone"),
     "restore": N_("Restore of a backup"),  # controlplane.backups.RESTORE_TARGET
     "restore rollback": N_("Failed restore undone"),  # ... ROLLBACK_TARGET
+    "factory reset": N_("Factory reset"),  # controlplane.maintenance.RESET_TARGET
+    "factory reset rollback": N_("Failed factory reset undone"),  # ... ROLLBACK_TARGET
+    # What a factory reset cleared (its entry's target: maintenance.RESET_OBJECTS).
+    "reset-settings": N_("Clear only the configuration of the system settings"),
+    "reset-all": N_("Clear all user data"),
 }
 # The actions whose target is such an object (the others name the admin's data).
 OBJECT_ACTIONS = frozenset({"update_settings", "update_setup", "apply", "confirm_network",
-                            "test_mail", "activate_license", "start_trial"})
+                            "test_mail", "activate_license", "start_trial", "factory_reset",
+                            "clean_disk"})
 # An object-action's target that is no known object (an apply from the command line).
 OTHER_OBJECT = N_("Configuration of the services")
 
@@ -168,6 +190,9 @@ SETTING_LABELS: dict[str, dict[str, str]] = {
         "transport": N_("Transport protocol"),
     },
     "terminal-logs": {"enabled": N_("Terminal logs")},
+    "disk": {"path": N_("Default storage path"), "alert_mail": N_("Mail on high disk use"),
+             "quotas": N_("Disk space quotas"),
+             "server_logs_split": N_("Share of each server log")},
     "backup-schedule": {"enabled": N_("Automatic backup"), "cycle": N_("Repeat cycle"),
                         "day": N_("Day"), "time": N_("Time"), "keep": N_("Backups kept")},
 }

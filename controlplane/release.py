@@ -9,6 +9,12 @@ sparse files), no duplicates, the unpacked total and member count, and finally t
 the members are exactly the manifest's files plus the manifest, each with its sha256.
 The decompressed stream itself is capped, so a gzip bomb stops early.
 
+A signed bundle also holds `manifest.sig`: the base64 Ed25519 signature of the release
+key over the manifest's bytes (`image/release.py --sign`), and the manifest holds the
+sha256 of every file, so the signature covers the whole bundle. Where a release key is
+configured (`public_key`), a bundle without a valid signature is refused; without one,
+the signature is not checked (a self-built release).
+
 `extract` verifies, then reads the bundle again into a new directory, checking every
 hash again as it writes (the file may have changed in between); on any failure it
 removes what it wrote. `is_upgrade` compares two numeric versions ("1.2.3").
@@ -16,6 +22,7 @@ removes what it wrote. `is_upgrade` compares two numeric versions ("1.2.3").
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import gzip
@@ -31,10 +38,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from controlplane.errors import ValidationError
 
 NAME = "vcbox"
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+MAX_SIGNATURE_BYTES = 1024
 MAX_UNPACKED_BYTES = 512 * 1024 * 1024
 MAX_MEMBERS = 20_000
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
@@ -90,12 +102,16 @@ def is_upgrade(current: str, candidate: str) -> bool:
 
 def verify(path: str | os.PathLike[str], max_bytes: int,
            max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
-           max_members: int = MAX_MEMBERS) -> Manifest:
+           max_members: int = MAX_MEMBERS,
+           public_key: Ed25519PublicKey | None = None) -> Manifest:
     """Check the bundle at path without extracting anything; return its manifest."""
-    hashes, manifest_bytes = _scan(Path(path), max_bytes, max_unpacked_bytes, max_members,
-                                   sink=None)
+    hashes, manifest_bytes, signature = _scan(Path(path), max_bytes, max_unpacked_bytes,
+                                              max_members, sink=None)
+    if public_key is not None:
+        check_signature(manifest_bytes, signature, public_key)
     manifest = _parse_manifest(manifest_bytes)
     del hashes[MANIFEST]
+    hashes.pop(SIGNATURE, None)
     missing = sorted(set(manifest.files) - set(hashes))
     if missing:
         raise ReleaseError(f"files of the manifest are missing: {', '.join(missing[:5])}")
@@ -108,11 +124,24 @@ def verify(path: str | os.PathLike[str], max_bytes: int,
     return manifest
 
 
+def check_signature(manifest_bytes: bytes, signature: bytes | None,
+                    public_key: Ed25519PublicKey) -> None:
+    if signature is None:
+        raise ReleaseError("the bundle is not signed, and this appliance takes only"
+                           " releases signed with its release key")
+    try:
+        public_key.verify(base64.b64decode(signature.strip(), validate=True), manifest_bytes)
+    except (InvalidSignature, ValueError):
+        raise ReleaseError("the signature does not match this appliance's release key") \
+            from None
+
+
 def extract(path: str | os.PathLike[str], dest: str | os.PathLike[str], max_bytes: int,
             max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
-            max_members: int = MAX_MEMBERS) -> Manifest:
+            max_members: int = MAX_MEMBERS,
+            public_key: Ed25519PublicKey | None = None) -> Manifest:
     """Verify the bundle, then unpack it into dest (created; it must not exist yet)."""
-    manifest = verify(path, max_bytes, max_unpacked_bytes, max_members)
+    manifest = verify(path, max_bytes, max_unpacked_bytes, max_members, public_key)
     dest = Path(dest)
     dest.mkdir(mode=0o755)  # FileExistsError when it exists: never unpack over anything
     expected = {**manifest.files}
@@ -126,8 +155,12 @@ def extract(path: str | os.PathLike[str], dest: str | os.PathLike[str], max_byte
         return os.fdopen(fd, "wb")
 
     try:
-        hashes, _ = _scan(Path(path), max_bytes, max_unpacked_bytes, max_members, sink=sink)
+        hashes, manifest_bytes, signature = _scan(Path(path), max_bytes,
+                                                  max_unpacked_bytes, max_members, sink=sink)
+        if public_key is not None:
+            check_signature(manifest_bytes, signature, public_key)
         hashes.pop(MANIFEST)
+        hashes.pop(SIGNATURE, None)
         if hashes != expected:
             raise ReleaseError("the file changed after it was verified")
     except BaseException:
@@ -168,8 +201,9 @@ def _check_name(name: str) -> None:
 
 def _scan(path: Path, max_bytes: int, max_unpacked_bytes: int, max_members: int,
           sink: Callable[[str, tarfile.TarInfo], IO[bytes]] | None,
-          ) -> tuple[dict[str, str], bytes]:
-    """One pass over the bundle: {member name: sha256} and the manifest's bytes."""
+          ) -> tuple[dict[str, str], bytes, bytes | None]:
+    """One pass over the bundle: {member name: sha256}, the manifest's bytes and the
+    signature's (None when unsigned)."""
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
@@ -199,9 +233,10 @@ def _scan(path: Path, max_bytes: int, max_unpacked_bytes: int, max_members: int,
 
 def _scan_tar(stream: _Capped, max_unpacked_bytes: int, max_members: int,
               sink: Callable[[str, tarfile.TarInfo], IO[bytes]] | None,
-              ) -> tuple[dict[str, str], bytes]:
+              ) -> tuple[dict[str, str], bytes, bytes | None]:
     hashes: dict[str, str] = {}
     manifest: bytes | None = None
+    signature: bytes | None = None
     total = 0
     # "r|": a plain tar stream, no second decompression (a nested gzip would escape the cap).
     with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8",
@@ -221,6 +256,8 @@ def _scan_tar(stream: _Capped, max_unpacked_bytes: int, max_members: int,
                 raise ReleaseError("the unpacked bundle is too large")
             if name == MANIFEST and member.size > MAX_MANIFEST_BYTES:
                 raise ReleaseError("manifest.json is too large")
+            if name == SIGNATURE and member.size > MAX_SIGNATURE_BYTES:
+                raise ReleaseError("manifest.sig is too large")
             data = tar.extractfile(member)
             assert data is not None  # a regular file
             out = sink(name, member) if sink else None
@@ -231,7 +268,7 @@ def _scan_tar(stream: _Capped, max_unpacked_bytes: int, max_members: int,
                 while chunk := data.read(_CHUNK):
                     read += len(chunk)
                     digest.update(chunk)
-                    if name == MANIFEST:
+                    if name in (MANIFEST, SIGNATURE):
                         kept += chunk
                     if out is not None:
                         out.write(chunk)
@@ -243,9 +280,11 @@ def _scan_tar(stream: _Capped, max_unpacked_bytes: int, max_members: int,
             hashes[name] = digest.hexdigest()
             if name == MANIFEST:
                 manifest = bytes(kept)
+            elif name == SIGNATURE:
+                signature = bytes(kept)
     if manifest is None:
         raise ReleaseError("manifest.json is missing")
-    return hashes, manifest
+    return hashes, manifest, signature
 
 
 def _parse_manifest(data: bytes) -> Manifest:
@@ -272,8 +311,8 @@ def _parse_manifest(data: bytes) -> Manifest:
         raise ReleaseError("manifest.json: bad files")
     for name, digest in files.items():
         _check_name(name)
-        if name == MANIFEST:
-            raise ReleaseError("manifest.json lists itself")
+        if name in (MANIFEST, SIGNATURE):
+            raise ReleaseError(f"manifest.json lists {name}")
         if not isinstance(digest, str) or not _SHA256.match(digest):
             raise ReleaseError(f"manifest.json: bad sha256 for {name[:80]!r}")
     return Manifest(name=NAME, version=version, build_time=build_time, files=dict(files))

@@ -105,6 +105,25 @@ def run_backup_schedule(services: Any) -> None:
             log.exception("the automatic backup failed")
 
 
+def run_disk_quotas(services: Any) -> None:
+    """D3: every config.disk_check_s (VCBOX_DISK_CHECK_S) each part over its quota loses
+    its oldest files, and the administrator gets the 80 % mail once per crossing (in the
+    thread pool: it walks the parts' folders and may send a mail)."""
+    import gevent
+
+    from controlplane.disk import QuotaJob
+
+    job = QuotaJob(services.disk, services.settings, services.docs, services.mailer,
+                   services.auth.admin)
+    pool = gevent.get_hub().threadpool
+    while True:
+        gevent.sleep(services.config.disk_check_s)
+        try:
+            pool.apply(job.run)
+        except Exception:
+            log.exception("the disk quota job failed")
+
+
 def capture_listener(services: Any) -> Any:
     """The terminal logs' receiver of sofia's HEP v3 capture (O4), on the loopback; None
     (and a warning) when its port is taken: the rest of the box runs on."""
@@ -190,6 +209,7 @@ def serve(config: Config) -> None:
     gevent.spawn(replay_spilled_cdrs, services)
     gevent.spawn(sample_host, services)
     gevent.spawn(run_backup_schedule, services)
+    gevent.spawn(run_disk_quotas, services)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -14,6 +14,8 @@ import os
 import shutil
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from controlplane import release
 from controlplane.release import ReleaseError
 
@@ -23,9 +25,10 @@ LEGACY = ".legacy-app"
 
 
 def install(bundle: Path, releases_dir: Path, current_version: str,
-            max_bytes: int = MAX_BUNDLE_BYTES) -> Path:
+            max_bytes: int = MAX_BUNDLE_BYTES,
+            public_key: Ed25519PublicKey | None = None) -> Path:
     """Verify bundle, refuse a downgrade, unpack it into releases_dir/<version>."""
-    manifest = release.verify(bundle, max_bytes)
+    manifest = release.verify(bundle, max_bytes, public_key=public_key)
     if not release.is_upgrade(current_version, manifest.version):
         raise ReleaseError(f"version {manifest.version} is older than the installed "
                            f"{current_version}: downgrades are refused")
@@ -38,7 +41,7 @@ def install(bundle: Path, releases_dir: Path, current_version: str,
         raise ReleaseError(f"{dest} exists and differs from the bundle")
     partial = releases_dir / f".{manifest.version}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    got = release.extract(bundle, partial, max_bytes)
+    got = release.extract(bundle, partial, max_bytes, public_key=public_key)
     if got != manifest:
         shutil.rmtree(partial, ignore_errors=True)
         raise ReleaseError("the file changed after it was verified")
@@ -53,6 +56,7 @@ def _matches(dest: Path, manifest: release.Manifest) -> bool:
     found = {p.relative_to(dest).as_posix() for p in dest.rglob("*")
              if p.is_file() or p.is_symlink()}
     found = {name for name in found if "__pycache__" not in name.split("/")}
+    found.discard(release.SIGNATURE)
     if found != set(manifest.files) | {release.MANIFEST}:
         return False
     return all(not (dest / name).is_symlink()

@@ -12,8 +12,13 @@ Members are regular files only (no directories, no links), in sorted order, owne
 carries no name or time: two builds of the same tree differ only in build_time.
 controlplane/release.py verifies a bundle before anything is extracted.
 
-Usage: python image/release.py [--root DIR] [--out DIR]   (prints the bundle's path)
-Standard library only: it runs before any virtual environment exists.
+With `--sign KEY` (an Ed25519 private key in PEM, `python -m controlplane license keygen`
+makes one), the second member is `manifest.sig`: the base64 signature over the manifest's
+bytes, which an appliance with that key's public half configured requires (SPEC G1).
+
+Usage: python image/release.py [--root DIR] [--out DIR] [--sign KEY]   (prints the path)
+Standard library only, but for --sign (the `cryptography` package): it runs before any
+virtual environment exists.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pathlib import Path
 
 NAME = "vcbox"
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
 # Directories shipped whole, and single files; all must exist.
 # The web admin's npm assets ship as built here (the appliance never reaches npm): the
 # folders controlplane/web/static.py serves (VENDOR), checked by tests/unit/test_release.py.
@@ -99,7 +105,7 @@ def _check(root: Path, path: Path) -> str:
         raise BuildError(f"{rel} is missing") from None
     if not stat.S_ISREG(st.st_mode):
         raise BuildError(f"{rel} is not a regular file (links and devices never ship)")
-    if rel == MANIFEST:
+    if rel in (MANIFEST, SIGNATURE):
         raise BuildError(f"{rel} would clash with the bundle's manifest")
     return rel
 
@@ -123,7 +129,21 @@ def _tarinfo(name: str, size: int, executable: bool) -> tarfile.TarInfo:
     return info
 
 
-def build(root: Path, out_dir: Path, build_time: dt.datetime | None = None) -> Path:
+def sign(key_path: Path, data: bytes) -> bytes:
+    """The base64 Ed25519 signature of the private key in key_path over data."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise BuildError(f"{key_path} is not an Ed25519 private key")
+    return base64.b64encode(key.sign(data)) + b"\n"
+
+
+def build(root: Path, out_dir: Path, build_time: dt.datetime | None = None,
+          signing_key: Path | None = None) -> Path:
     """Write out_dir/vcbox-<version>.tar.gz from the tree at root; return its path."""
     root = Path(root).resolve()
     out_dir = Path(out_dir)
@@ -138,6 +158,7 @@ def build(root: Path, out_dir: Path, build_time: dt.datetime | None = None) -> P
     }
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False)
                       + "\n").encode("utf-8")
+    signature = sign(signing_key, manifest_bytes) if signing_key else None
 
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{NAME}-{version}.tar.gz"
@@ -148,6 +169,8 @@ def build(root: Path, out_dir: Path, build_time: dt.datetime | None = None) -> P
                 tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             tar.addfile(_tarinfo(MANIFEST, len(manifest_bytes), False),
                         io.BytesIO(manifest_bytes))
+            if signature is not None:
+                tar.addfile(_tarinfo(SIGNATURE, len(signature), False), io.BytesIO(signature))
             for rel in paths:
                 source = root / rel
                 st = os.lstat(source)
@@ -166,9 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build out/vcbox-<version>.tar.gz (SPEC G1).")
     parser.add_argument("--root", type=Path, default=here, help="source tree (default: repo)")
     parser.add_argument("--out", type=Path, default=here / "out", help="output directory")
+    parser.add_argument("--sign", type=Path, default=None, metavar="KEY",
+                        help="sign with this Ed25519 private key (PEM)")
     args = parser.parse_args(argv)
     try:
-        print(build(args.root, args.out))
+        print(build(args.root, args.out, signing_key=args.sign))
     except BuildError as exc:
         print(f"release: {exc}", file=sys.stderr)
         return 1

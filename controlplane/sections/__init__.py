@@ -9,6 +9,7 @@ from __future__ import annotations
 from controlplane.sections import (
     backup_schedule,
     call,
+    disk,
     network,
     ports,
     services,
@@ -22,8 +23,8 @@ from controlplane.sections.base import Section
 SECTIONS: dict[str, Section] = {
     s.name: s
     for s in (call.SECTION, network.SECTION, services.SECTION, ports.SECTION,
-              timesettings.SECTION, smtp.SECTION, syslog.SECTION, terminal_logs.SECTION,
-              backup_schedule.SECTION)
+              timesettings.SECTION, smtp.SECTION, syslog.SECTION, disk.SECTION,
+              terminal_logs.SECTION, backup_schedule.SECTION)
 }
 
 __all__ = ["SECTIONS", "Section"]

@@ -14,6 +14,7 @@ def install(app: Bottle, services: Services) -> None:
         api_admin,
         api_backups,
         api_call_records,
+        api_disk,
         api_firmware,
         api_freeswitch,
         api_host,
@@ -30,8 +31,11 @@ def install(app: Bottle, services: Services) -> None:
         api_settings,
         api_setup,
         api_status,
+        api_system,
+        api_system_logs,
         api_terminal_logs,
         api_turn,
+        api_upgrade,
         metrics,
         openapi,
         pages,
@@ -44,6 +48,7 @@ def install(app: Bottle, services: Services) -> None:
                    api_license, api_accounts, api_account_import, api_rooms, api_meetings,
                    api_freeswitch, api_presence, api_live_meetings, api_turn, api_call_records,
                    api_terminal_logs, api_janus, api_portal, api_backups, api_join, api_firmware,
-                   metrics,
+                   api_disk,
+                   api_system, api_system_logs, api_upgrade, metrics,
                    openapi, pages, static):
         module.routes(app, services)

@@ -60,6 +60,8 @@ def routes(app: Bottle, services: Services) -> None:
             change = settings.prepare(section, data)
             if section == "network":
                 check_nics(change.new, nic_defaults())
+            if section == "disk":
+                services.disk.check(change.new, change.old)  # D2: against the disk itself
         except ValidationError as exc:
             exc.details = {key: in_words(message) for key, message in exc.details.items()}
             raise

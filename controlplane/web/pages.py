@@ -10,8 +10,10 @@ from typing import Any
 from bottle import Bottle, redirect, request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from controlplane import __version__, firmware, timezones
+from controlplane import __version__, disk, firmware, maintenance, timezones
 from controlplane.app import Services
+from controlplane.apply import words
+from controlplane.drivers import power
 from controlplane.i18n import LANGUAGES, translations
 from controlplane.web import context, nav
 
@@ -100,9 +102,20 @@ def routes(app: Bottle, services: Services) -> None:
     page("/settings/time", "time.html", zones)
     page("/settings/smtp", "smtp.html")
     page("/settings/syslog", "syslog.html")
+    page("/settings/disk", "disk.html",
+         {"parts": [(p, disk.LABELS[p]) for p in disk.PARTS],
+          "subparts": list(disk.SUB_LABELS.items())})
     page("/logs/operation", "oplog.html")
+    page("/logs/system", "system_logs.html")
     page("/logs/terminals", "terminal_logs.html")
     page("/maintenance/backup", "backup.html")
+    # G2, G3: what each reset mode keeps and loses; what a reboot restarts here.
+    page("/maintenance/restart", "restart.html", {
+        "reset_modes": [(m, maintenance.KEPT[m], maintenance.LOST[m]) for m in maintenance.MODES],
+        "reboot_mode": "system" if services.config.service_mode == "systemd" else "services",
+        "reboot_services": [words.SERVICES.get(s, s)
+                            for s in power.child_services(services.applier.drivers)]})
+    page("/maintenance/upgrade", "upgrade.html")
     page("/maintenance/firmware", "firmware.html",
          {"models": [(model, model) for model in firmware.MODELS]})
     page("/status/system", "system.html")

@@ -42,7 +42,7 @@ def error_body(exc: VcboxError) -> dict[str, Any]:
         "message": _(exc.message, **exc.params),
         "details": {name: _(msg) for name, msg in exc.details.items()},
     }
-    for key in ("retry_after", "left"):
+    for key in ("retry_after", "left", "version", "build_time"):
         if key in exc.params:
             body[key] = exc.params[key]
     return body

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.conftest import Server
+from tests.conftest import Client, Server
 
 CHROMIUM = Path(os.environ.get("VCBOX_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -68,6 +68,25 @@ def signed_in_page(server: Server, context: BrowserContext) -> Iterator[Page]:
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[Server, Client]]:
+    """A licensed server of its own and the administrator's API client (a module that
+    needs another server defines its own `lab`)."""
+    from tests.license_keys import licensed_server
+
+    with licensed_server(tmp_path) as srv:
+        client = srv.client()
+        assert client.login().status_code == 200
+        yield srv, client
+
+
+@pytest.fixture
+def page(lab: tuple[Server, Client], context: BrowserContext) -> Iterator[Page]:
+    """A signed-in page on `lab`'s server."""
+    with signed_in_page(lab[0], context) as page:
+        yield page
 
 
 def shown(lang: str, msgid: str, **values: object) -> str:

@@ -13,36 +13,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from controlplane import backups as bk
 from tests.conftest import ADMIN_PASSWORD, Client, Server
-from tests.e2e.conftest import shown, signed_in_page
-from tests.license_keys import licensed_server
+from tests.e2e.conftest import shown
 
 LANG = "zh_CN"
 
 
 def t(msgid: str, **values: object) -> str:
     return shown(LANG, msgid, **values)
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[Server, Client]]:
-    with licensed_server(tmp_path) as srv:
-        client = srv.client()
-        assert client.login().status_code == 200
-        yield srv, client
-
-
-@pytest.fixture
-def page(lab: tuple[Server, Client], context: BrowserContext) -> Iterator[Page]:
-    with signed_in_page(lab[0], context) as page:
-        yield page
 
 
 def test_backups_from_the_page(page: Page, lab: tuple[Server, Client], shots: Path,

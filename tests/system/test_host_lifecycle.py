@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,14 +211,19 @@ def next_version(version: str) -> str:
     return ".".join([*parts[:-1], str(int(parts[-1]) + 1)])
 
 
-def build_next_bundle(folder: Path) -> tuple[str, Path]:
-    """This checkout's release content with __version__ N+1, bundled by image/release.py."""
+def build_next_bundle(folder: Path, version: str | None = None,
+                      playbook: Callable[[str], str] | None = None) -> tuple[str, Path]:
+    """This checkout's release content with __version__ N+1 (or `version`), bundled by
+    image/release.py; `playbook` rewrites its playbooks/upgrade.yml."""
     root = folder / "src"
     for rel in builder.collect(REPO):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, root / rel)
     current = builder.read_version(REPO)
-    version = next_version(current)
+    version = version or next_version(current)
+    if playbook is not None:
+        path = root / "playbooks" / "upgrade.yml"
+        path.write_text(playbook(path.read_text(encoding="utf-8")), encoding="utf-8")
     init = root / "controlplane" / "__init__.py"
     source = init.read_text(encoding="utf-8")
     assert f'__version__ = "{current}"' in source
@@ -320,6 +325,142 @@ def test_upgrade_keeps_every_setting_and_account(host: PodmanHost, state: State,
     assert host.exec("readlink", APP).stdout.strip() == f"{RELEASES}/{version}"
     manifest = json.loads(host.exec("cat", f"{RELEASES}/{version}/manifest.json").stdout)
     assert manifest["version"] == version
+
+
+# A task of the new release's playbook that fails after the release was activated and
+# the new code has touched nothing yet but the link.
+BREAK_AFTER_ACTIVATE = """
+    - name: Break midway
+      ansible.builtin.fail:
+        msg: this release's playbook fails after its activation
+
+    - name: Make the IVR prompts"""
+
+
+def browser_page(host: PodmanHost, playwright: Any) -> tuple[Any, Any]:
+    """Debian Chromium on the host's published port, signed in as the administrator."""
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                         args=CHROMIUM_ARGS)
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    client = login(host)
+    context.add_cookies([{"name": c.name, "value": c.value or "", "url": host.base_url}
+                         for c in client.cookies])
+    return browser, context.new_page()
+
+
+def upgrade_in_browser(page: Any, base_url: str, bundle: Path, version: str) -> None:
+    """Choose the bundle, click Update, confirm the version the dialog names; until the
+    page shows that upgrade's progress."""
+    from tests.e2e.conftest import shown
+
+    page.goto(base_url + "/maintenance/upgrade")
+    page.set_input_files("#upgrade-file", str(bundle))
+    page.click("#upgrade-start")
+    dialog = page.locator("#dlg-confirm")
+    dialog.wait_for(state="visible", timeout=60_000)
+    assert dialog.locator('[data-role="message"]').inner_text() == shown(
+        "zh-CN", "Upgrade the system to version %(version)s?").replace(
+        "%(version)s", version)
+    dialog.locator('[data-role="ok"]').click()
+    page.locator("#upgrade-title").filter(has_text=version).wait_for(timeout=120_000)
+
+
+def wait_for_end(page: Any, timeout_s: float = 900) -> str:
+    """Until the page shows the upgrade ended; the badge's text. On the way the page
+    must have shown tasks running (live progress)."""
+    from tests.e2e.conftest import shown
+
+    ends = {shown("zh-CN", w) for w in ("Done", "Failed", "Interrupted")}
+    seen_running = False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        badge = page.locator("#upgrade-state").inner_text()
+        if page.locator('#upgrade-steps li[data-status="running"]').count():
+            seen_running = True
+        if badge in ends:
+            assert seen_running, "the page never showed a task running"
+            return badge
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the upgrade did not end in {timeout_s} s: {badge}")
+
+
+def step_names(page: Any) -> dict[str, str]:
+    items = page.locator("#upgrade-steps li")
+    return {items.nth(i).locator("div").first.inner_text().split("\n")[0]:
+            items.nth(i).get_attribute("data-status") for i in range(items.count())}
+
+
+def test_upgrade_from_the_browser_and_a_failing_one_leaves_n(
+        host: PodmanHost, state: State, tmp_path: Path) -> None:
+    """G1 from the page: N -> N+1 with its progress shown task by task while the control
+    plane restarts under it; then a bundle whose playbook fails midway (after activating
+    its release) leaves N running, its link and data as before, and names the step."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import SHOTS, shown
+
+    client = login(host)
+    current = check(client.get("/api/v1/status"))["version"]
+    good_version = next_version(current)
+    _, good = build_next_bundle(tmp_path / "good", good_version)
+    bad_version = next_version(good_version)
+    _, bad = build_next_bundle(tmp_path / "bad", bad_version, lambda text: text.replace(
+        "\n    - name: Make the IVR prompts", BREAK_AFTER_ACTIVATE, 1))
+    assert "Break midway" in (tmp_path / "bad" / "src" / "playbooks" / "upgrade.yml"
+                              ).read_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    # Refused before anything changes: not a bundle (a field error), and the good one
+    # without the confirm (409 naming its version); no upgrade has started.
+    res = client.post("/api/v1/system/upgrade", files={"file": ("x.tar.gz", b"not gzip")},
+                      data={"confirm": "true"}, cookies={"vcbox_lang": "en"})
+    assert res.status_code == 400 and "not a gzip file" in res.json()["details"]["file"], \
+        res.text
+    with open(good, "rb") as fh:
+        res = client.post("/api/v1/system/upgrade", files={"file": (good.name, fh)})
+    assert res.status_code == 409 and res.json()["version"] == good_version, res.text
+    assert check(client.get("/api/v1/system/upgrade"))["run"] is None
+
+    with sync_playwright() as pw:
+        browser, page = browser_page(host, pw)
+        try:
+            page.goto(host.base_url + "/maintenance/upgrade")
+            assert page.locator("#upgrade-version").inner_text() == current
+            upgrade_in_browser(page, host.base_url, good, good_version)
+            assert wait_for_end(page) == shown("zh-CN", "Done")
+            page.screenshot(path=str(SHOTS / "upgrade-done.png"), full_page=True)
+            steps = step_names(page)
+            for name in ("Unpack the release", "Stop the control plane",
+                         "Keep a copy of the data for a roll-back", "Activate the new release",
+                         "Wait for the new version to answer"):
+                assert steps.get(shown("zh-CN", name)) in ("ok", "changed"), (name, steps)
+            page.reload()
+            page.locator("#upgrade-version").filter(has_text=good_version).wait_for()
+            assert host.exec("readlink", APP).stdout.strip() == f"{RELEASES}/{good_version}"
+            assert sections(login(host)) == state.settings
+            before = documents(host)
+
+            upgrade_in_browser(page, host.base_url, bad, bad_version)
+            assert wait_for_end(page) == shown("zh-CN", "Failed")
+            page.screenshot(path=str(SHOTS / "upgrade-failed.png"), full_page=True)
+            steps = step_names(page)
+            assert steps.get("Break midway") == "failed", steps
+            assert steps.get(shown("zh-CN", "Roll back to the previous version")) == "ok", steps
+            assert "Break midway" in page.locator("#upgrade-note").inner_text()
+            page.reload()
+            page.locator("#upgrade-version").filter(has_text=good_version).wait_for()
+        finally:
+            browser.close()
+    wait_for_api(host)
+    assert host.exec("readlink", APP).stdout.strip() == f"{RELEASES}/{good_version}"
+    assert host.exec("test", "-e", f"{RELEASES}/{bad_version}", check=False).returncode != 0
+    client = login(host)
+    assert check(client.get("/api/v1/status"))["version"] == good_version
+    assert documents(host) == before
+    assert sections(client) == state.settings
+    assert accounts(client) == state.accounts
 
 
 def test_factory_reset_settings_mode(host: PodmanHost, state: State) -> None:

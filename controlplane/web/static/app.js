@@ -185,6 +185,30 @@
     });
   }
 
+  // confirmed(method, url, body = {}, opts = {}): send a request that the server may
+  // answer 409 confirm_required (a restore, a reset, a reboot, a restarting change): then
+  // its question (the guide's words, in the UI language; opts.message instead, when
+  // given) in the confirm dialog, and on OK the same request again with confirm: true.
+  // opts.ask: true asks first and sends confirm: true at once (one round trip; the
+  // question is opts.message). opts.onConfirm(): called once OK was clicked, before the
+  // confirmed request goes (a page shows its progress from then on). The answer's JSON,
+  // or null when the administrator said no; any other error is thrown as api() throws it
+  // (an ApiError).
+  async function confirmed(method, url, body = {}, opts = {}) {
+    const again = async (message) => {
+      if (!(await confirmDialog(message))) return null;
+      if (opts.onConfirm) opts.onConfirm();
+      return api(method, url, { ...body, confirm: true });
+    };
+    if (opts.ask) return again(opts.message);
+    try {
+      return await api(method, url, body);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 409 || err.body.error_id !== "confirm_required") throw err;
+      return again(opts.message || err.message);
+    }
+  }
+
   // The one result dialog (#dlg-result): a title, a body (text or nodes) and optional
   // actions [{label, primary, run: async () => body-or-undefined}]. Its close button reads
   // "Close" until an action has run, then "Done" and the actions go: a mail that went out
@@ -286,5 +310,5 @@
     if (em) bindForm(em, { onOk: () => { bootstrap.Modal.getInstance(em.closest(".modal")).hide(); em.reset(); toast(V.i18n.emailChanged); } });
   });
 
-  window.vcbox = { api, upload, ApiError, bindForm, submitForm, formData, fill, flatten, clearErrors, showErrors, confirmDialog, resultDialog, toast, fillText, hms };
+  window.vcbox = { api, upload, ApiError, bindForm, submitForm, formData, fill, flatten, clearErrors, showErrors, confirmDialog, confirmed, resultDialog, toast, fillText, hms };
 })();
