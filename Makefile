@@ -20,7 +20,7 @@ lint: setup
 
 test: setup
 	$(RUFF) check $(LINT_PATHS)
-	$(PYTHON) -m pytest -q tests/unit tests/integration tests/e2e tests/system
+	$(PYTHON) -m pytest -q --durations=25 tests/unit tests/integration tests/e2e tests/system
 
 bench: setup
 	$(PYTHON) -m bench

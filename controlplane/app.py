@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 from bottle import Bottle
 
-from controlplane import secrets
+from controlplane import cdr, secrets
 from controlplane.accounts import Accounts
 from controlplane.apply import Applier
 from controlplane.auth import Auth
-from controlplane.backups import Backups
+from controlplane.backups import CALLS, HISTORY, Backups, recover_interrupted
 from controlplane.captchas import Captchas
 from controlplane.cdr import CdrBatcher, CdrInbox
 from controlplane.config import Config
@@ -82,6 +82,13 @@ class Services:
     def open(cls, config: Config) -> Services:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         config.root.mkdir(parents=True, exist_ok=True)
+        recovered = recover_interrupted(
+            config.data_dir, config.documents_path,
+            {HISTORY: config.history_path, CALLS: config.data_dir / cdr.DATABASE})
+        if recovered:
+            logging.getLogger(__name__).warning(
+                "a restore or factory reset was interrupted: the data from before it is"
+                " back (%s)", ", ".join(recovered))
         docs = Documents(config.documents_path)
         history = History(config.history_path)
         settings = Settings(docs)

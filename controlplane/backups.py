@@ -78,6 +78,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+# At import, in the main thread: croniter's own import asks platform.architecture(), which
+# runs `file` in a subprocess, and gevent cannot start one from the thread pool where the
+# automatic backups are checked ("child watchers are only available on the default loop").
+from croniter import croniter
+
 from controlplane import __version__, call_records, oplog, release
 from controlplane import license as lic
 from controlplane import secrets as service_secrets
@@ -106,6 +111,10 @@ HISTORY_TABLES = frozenset({"oplog", "sessions", "login_failures", "reset_tokens
                             "host_samples", "host_samples_5m"})
 SMTP_DOC = "settings.smtp"
 STAGING = ".restore-"  # staging folders in the data dir (a leftover one is removed)
+# In a work folder while the data is being swapped: the databases there were before
+# (JSON list). A control plane that died meanwhile puts the previous data back on its
+# next start (recover_interrupted), before it opens the store.
+SWAPPING = "swapping.json"
 # The targets of the apply entries a restore writes in the operation log (oplog.OBJECTS).
 RESTORE_TARGET, ROLLBACK_TARGET = "restore", "restore rollback"
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
@@ -182,8 +191,6 @@ def cron_of(schedule: dict[str, Any]) -> str:
 
 def last_due(schedule: dict[str, Any], now: dt.datetime) -> dt.datetime:
     """The latest scheduled time at or before now (croniter, on now's clock)."""
-    from croniter import croniter
-
     step = croniter(cron_of(schedule), now + dt.timedelta(seconds=1))
     return step.get_prev(dt.datetime)
 
@@ -498,11 +505,15 @@ class Backups:
         with tempfile.TemporaryDirectory(dir=self.folder, prefix=".make-") as tmp:
             work = Path(tmp)
             key = backup_key(self.docs)
-            (work / DOCUMENTS).write_bytes(_documents(self.docs))
-            (work / SECRETS).write_bytes(seal(key, _secrets(self.docs)))
-            with self.history.lock:
-                _snapshot_sqlite(self.history_path, work / HISTORY, EMPTIED)
-            _snapshot_sqlite(self.calls_path, work / CALLS)
+            # One moment of the data: the store's writer lock held while the store and
+            # the databases are copied, so neither a write nor a restore's swap (which
+            # holds it too) falls in between.
+            with self.docs.lock:
+                (work / DOCUMENTS).write_bytes(_documents(self.docs))
+                (work / SECRETS).write_bytes(seal(key, _secrets(self.docs)))
+                with self.history.lock:
+                    _snapshot_sqlite(self.history_path, work / HISTORY, EMPTIED)
+                _snapshot_sqlite(self.calls_path, work / CALLS)
             files = {member: _sha256(work / member) for member in MEMBERS}
             manifest = {"name": NAME, "format": FORMAT, "version": __version__,
                         "created": self.now().isoformat(timespec="seconds"), "files": files,
@@ -673,11 +684,23 @@ class Backups:
             self._install(old, [(previous / m, path, None) for m, path in live])
             applier.apply(actor=actor, ip=ip, target=rollback_target)
 
+        def finished() -> None:
+            (work / SWAPPING).unlink(missing_ok=True)
+            _fsync_dir(work)
+
         with applier.lock, self.docs.lock:
             old = self.docs.storage.read()
             before = applier.settings.all()
-            self._install(new_store(), [(databases / m if databases is not None else None,
-                                         path, previous / m) for m, path in live])
+            # The journal first: the store as it was, then which databases there were.
+            atomic_write(previous / DOCUMENTS, json.dumps(old, ensure_ascii=False).encode())
+            atomic_write(work / SWAPPING, json.dumps(
+                [m for m, path in live if path.exists()]).encode())
+            try:
+                self._install(new_store(), [(databases / m if databases is not None else None,
+                                             path, previous / m) for m, path in live])
+            except BaseException:
+                finished()  # _install undid what it did
+                raise
             after = applier.settings.all()
             events = events_for(Change("terminal-logs", before["terminal-logs"],
                                        after["terminal-logs"]))
@@ -685,13 +708,16 @@ class Backups:
                 plan, result = applier.apply(events=events, actor=actor, ip=ip, target=target)
             except BaseException:
                 put_back()
+                finished()
                 raise
             if result.ok:
+                finished()
                 if hold_network:
                     applier.hold_network(plan, before["network"])
                 return plan, result
             # The commit put the previous files back; now the data they came from.
             put_back()
+            finished()
             # The failed apply's entry went with the replaced history: once more here.
             applier.log.record(actor, ip, "apply", target, oplog.FAILURE,
                                words.details(plan, result))
@@ -785,6 +811,37 @@ class Backups:
         self.create(name)
         self.prune(schedule["keep"])
         return name
+
+
+def recover_interrupted(data_dir: Path, documents: Path, databases: dict[str, Path]
+                        ) -> list[str]:
+    """A restore or factory reset that a crash stopped while it swapped the data (its work
+    folder still holds SWAPPING): the previous store and databases back in place, as
+    swap_and_apply would have put them on a failure; run before the store is opened.
+    The names of what was put back ([] when nothing was interrupted)."""
+    put: list[str] = []
+    for work in sorted(Path(data_dir).glob(STAGING + "*")):
+        try:
+            existed = json.loads((work / SWAPPING).read_text(encoding="utf-8"))
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            continue
+        previous = work / "previous"
+        for name, live in databases.items():
+            kept = previous / name
+            for leftover in _journals(live):
+                leftover.unlink(missing_ok=True)
+            if name in existed:
+                if kept.exists():  # else the swap had not reached it: live is the old one
+                    os.replace(kept, live)
+                    put.append(name)
+            else:
+                live.unlink(missing_ok=True)
+        if (previous / DOCUMENTS).exists():
+            os.replace(previous / DOCUMENTS, documents)
+            put.append(DOCUMENTS)
+        _fsync_dir(Path(data_dir))
+        shutil.rmtree(work, ignore_errors=True)
+    return put
 
 
 def _journals(path: Path) -> Iterator[Path]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import os
 import signal
 import socket
 from typing import Any
@@ -156,6 +158,35 @@ def capture_listener(services: Any) -> Any:
     return server
 
 
+LOG_FILE = ("logs", "web", "controlplane.log")  # <data>/logs/web: system_logs' Web part
+LOG_FILE_BYTES = 10 * 1024 * 1024
+LOG_FILE_KEEP = 5
+
+
+class LogFile(logging.handlers.RotatingFileHandler):
+    """The control plane's own log for the system logs export (O3) and the disk quota's
+    server logs: rotated at 10 MB, five kept; opened again when the file went (a factory
+    reset or "clean now" empties the logs folder)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.stream is not None and not os.path.exists(self.baseFilename):
+            self.stream.close()
+            self.stream = None  # type: ignore[assignment]
+            os.makedirs(os.path.dirname(self.baseFilename), exist_ok=True)
+        super().emit(record)
+
+
+def log_to_file(config: Config) -> logging.Handler:
+    path = config.data_dir.joinpath(*LOG_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = LogFile(path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_KEEP,
+                      encoding="utf-8")
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
 def serve(config: Config) -> None:
     from gevent import monkey
 
@@ -175,6 +206,7 @@ def serve(config: Config) -> None:
 
     from controlplane.app import Services, create_app
 
+    log_to_file(config)
     services = Services.open(config)
     # Render every config from the store and start what runs here (first run, upgrades).
     services.applier.startup()

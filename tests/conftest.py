@@ -12,12 +12,40 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN_PASSWORD = "Admin#123"
+
+
+# The browser of every test that drives one (tests/e2e, tests/system): Debian's Chromium,
+# one per session, shared, since Playwright's sync API runs one event loop per thread.
+CHROMIUM = Path(os.environ.get("VCBOX_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/setup.sh (installs Debian chromium)")
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                         args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 def stop_group(proc: subprocess.Popen, grace: float = 20) -> None:
@@ -47,6 +75,8 @@ class Server:
     port: int
     env: dict[str, str]
     proc: subprocess.Popen | None = None
+    # Run before the server's own command line (e.g. nsenter into a mount namespace).
+    wrapper: tuple[str, ...] = ()
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,7 +100,8 @@ class Server:
         self.data.mkdir(parents=True, exist_ok=True)
         env = self.environment()
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "controlplane", "serve"],
+            self.proc = subprocess.Popen([*self.wrapper, sys.executable, "-m", "controlplane",
+                                          "serve"],
                                          cwd=REPO, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

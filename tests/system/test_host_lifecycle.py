@@ -337,17 +337,14 @@ BREAK_AFTER_ACTIVATE = """
     - name: Make the IVR prompts"""
 
 
-def browser_page(host: PodmanHost, playwright: Any) -> tuple[Any, Any]:
-    """Debian Chromium on the host's published port, signed in as the administrator."""
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                         args=CHROMIUM_ARGS)
+def browser_page(host: PodmanHost, browser: Any) -> tuple[Any, Any]:
+    """A zh-CN page of the session's Chromium on the host's published port, signed in
+    as the administrator."""
     context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
     client = login(host)
     context.add_cookies([{"name": c.name, "value": c.value or "", "url": host.base_url}
                          for c in client.cookies])
-    return browser, context.new_page()
+    return context, context.new_page()
 
 
 def upgrade_in_browser(page: Any, base_url: str, bundle: Path, version: str) -> None:
@@ -393,12 +390,10 @@ def step_names(page: Any) -> dict[str, str]:
 
 
 def test_upgrade_from_the_browser_and_a_failing_one_leaves_n(
-        host: PodmanHost, state: State, tmp_path: Path) -> None:
+        host: PodmanHost, state: State, tmp_path: Path, browser: Any) -> None:
     """G1 from the page: N -> N+1 with its progress shown task by task while the control
     plane restarts under it; then a bundle whose playbook fails midway (after activating
     its release) leaves N running, its link and data as before, and names the step."""
-    from playwright.sync_api import sync_playwright
-
     from tests.e2e.conftest import SHOTS, shown
 
     client = login(host)
@@ -423,36 +418,35 @@ def test_upgrade_from_the_browser_and_a_failing_one_leaves_n(
     assert res.status_code == 409 and res.json()["version"] == good_version, res.text
     assert check(client.get("/api/v1/system/upgrade"))["run"] is None
 
-    with sync_playwright() as pw:
-        browser, page = browser_page(host, pw)
-        try:
-            page.goto(host.base_url + "/maintenance/upgrade")
-            assert page.locator("#upgrade-version").inner_text() == current
-            upgrade_in_browser(page, host.base_url, good, good_version)
-            assert wait_for_end(page) == shown("zh-CN", "Done")
-            page.screenshot(path=str(SHOTS / "upgrade-done.png"), full_page=True)
-            steps = step_names(page)
-            for name in ("Unpack the release", "Stop the control plane",
-                         "Keep a copy of the data for a roll-back", "Activate the new release",
-                         "Wait for the new version to answer"):
-                assert steps.get(shown("zh-CN", name)) in ("ok", "changed"), (name, steps)
-            page.reload()
-            page.locator("#upgrade-version").filter(has_text=good_version).wait_for()
-            assert host.exec("readlink", APP).stdout.strip() == f"{RELEASES}/{good_version}"
-            assert sections(login(host)) == state.settings
-            before = documents(host)
+    context, page = browser_page(host, browser)
+    try:
+        page.goto(host.base_url + "/maintenance/upgrade")
+        assert page.locator("#upgrade-version").inner_text() == current
+        upgrade_in_browser(page, host.base_url, good, good_version)
+        assert wait_for_end(page) == shown("zh-CN", "Done")
+        page.screenshot(path=str(SHOTS / "upgrade-done.png"), full_page=True)
+        steps = step_names(page)
+        for name in ("Unpack the release", "Stop the control plane",
+                     "Keep a copy of the data for a roll-back", "Activate the new release",
+                     "Wait for the new version to answer"):
+            assert steps.get(shown("zh-CN", name)) in ("ok", "changed"), (name, steps)
+        page.reload()
+        page.locator("#upgrade-version").filter(has_text=good_version).wait_for()
+        assert host.exec("readlink", APP).stdout.strip() == f"{RELEASES}/{good_version}"
+        assert sections(login(host)) == state.settings
+        before = documents(host)
 
-            upgrade_in_browser(page, host.base_url, bad, bad_version)
-            assert wait_for_end(page) == shown("zh-CN", "Failed")
-            page.screenshot(path=str(SHOTS / "upgrade-failed.png"), full_page=True)
-            steps = step_names(page)
-            assert steps.get("Break midway") == "failed", steps
-            assert steps.get(shown("zh-CN", "Roll back to the previous version")) == "ok", steps
-            assert "Break midway" in page.locator("#upgrade-note").inner_text()
-            page.reload()
-            page.locator("#upgrade-version").filter(has_text=good_version).wait_for()
-        finally:
-            browser.close()
+        upgrade_in_browser(page, host.base_url, bad, bad_version)
+        assert wait_for_end(page) == shown("zh-CN", "Failed")
+        page.screenshot(path=str(SHOTS / "upgrade-failed.png"), full_page=True)
+        steps = step_names(page)
+        assert steps.get("Break midway") == "failed", steps
+        assert steps.get(shown("zh-CN", "Roll back to the previous version")) == "ok", steps
+        assert "Break midway" in page.locator("#upgrade-note").inner_text()
+        page.reload()
+        page.locator("#upgrade-version").filter(has_text=good_version).wait_for()
+    finally:
+        context.close()
     wait_for_api(host)
     assert host.exec("readlink", APP).stdout.strip() == f"{RELEASES}/{good_version}"
     assert host.exec("test", "-e", f"{RELEASES}/{bad_version}", check=False).returncode != 0

@@ -575,3 +575,68 @@ def test_an_apply_that_fails_puts_the_previous_data_back(tmp_path: Path,
         # The file system fixed, the same restore goes through.
         assert services.backups.restore(name)["secrets_restored"] is True
         assert services.accounts.count() == 2
+
+
+def _restore_and_die(config: Config, keys: LicenseKeys, out: Path) -> None:
+    """In a child process: a furnished box, a backup, one more account, then a restore
+    whose apply never returns: the process dies (os._exit) with the data half-swapped."""
+    with running(config) as services:
+        furnish(services, keys)
+        name = services.backups.create()["name"]
+        services.accounts.create({"name": "Cy", "account": "1003", "email": "c@example.com"})
+        services.oplog.record("admin", "10.0.0.3", "login")
+        rows = [list(r) for r in services.history.query("SELECT id, action FROM oplog")]
+        out.write_text(json.dumps({"store": document_hashes(services), "oplog": rows}))
+
+        def die(*_args: object, **_kwargs: object) -> None:
+            os._exit(9)
+
+        services.applier.apply = die
+        services.backups.restore(name, "admin", "127.0.0.1")
+    os._exit(0)  # not reached
+
+
+def test_a_restore_cut_short_by_a_crash_is_undone_at_the_next_start(
+        tmp_path: Path, keys: LicenseKeys) -> None:
+    import multiprocessing
+
+    config = box_config(tmp_path, keys)
+    saved = tmp_path / "before.json"
+    child = multiprocessing.get_context("fork").Process(
+        target=_restore_and_die, args=(config, keys, saved))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 9, child.exitcode
+    before = json.loads(saved.read_text())
+    # Died mid-swap: the backup's store (two accounts) is in place, the journal beside it.
+    assert len(json.loads(config.documents_path.read_text())["accounts"]) == 2
+    assert list(config.data_dir.glob(bk.STAGING + "*/" + bk.SWAPPING))
+
+    with running(config) as services:
+        assert document_hashes(services) == before["store"]
+        assert services.accounts.count() == 3
+        rows = [list(r) for r in services.history.query("SELECT id, action FROM oplog")]
+        assert rows[:len(before["oplog"])] == before["oplog"]
+        assert not list(config.data_dir.glob(bk.STAGING + "*"))
+
+
+def test_recovery_leaves_a_database_the_swap_had_not_reached(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    work = data / (bk.STAGING + "x")
+    (work / "previous").mkdir(parents=True)
+    (work / "previous" / bk.DOCUMENTS).write_text('{"old": {}}')
+    (work / bk.SWAPPING).write_text(json.dumps([bk.HISTORY, bk.CALLS]))
+    (data / bk.DOCUMENTS).write_text('{"new": {}}')
+    (data / bk.HISTORY).write_text("old history, not yet swapped")
+    (work / "previous" / bk.CALLS).write_text("old calls")
+    (data / bk.CALLS).write_text("new calls")
+    put = bk.recover_interrupted(data, data / bk.DOCUMENTS,
+                                 {bk.HISTORY: data / bk.HISTORY, bk.CALLS: data / bk.CALLS})
+    assert put == [bk.CALLS, bk.DOCUMENTS]
+    assert (data / bk.DOCUMENTS).read_text() == '{"old": {}}'
+    assert (data / bk.HISTORY).read_text() == "old history, not yet swapped"
+    assert (data / bk.CALLS).read_text() == "old calls"
+    assert not work.exists()
+    # A work folder without the journal (staging only) changes nothing.
+    (data / (bk.STAGING + "y")).mkdir()
+    assert bk.recover_interrupted(data, data / bk.DOCUMENTS, {}) == []

@@ -21,18 +21,8 @@
     },
   });
 
-  async function remove(names) {
-    if (!names.length || !(await confirmDialog(`${T.confirmDelete} ${names.join(", ")}`))) return;
-    try {
-      await api("POST", "/api/v1/backups/delete", { names });
-      list.forget(names);
-      toast(T.deleted);
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      toast(err.message, "danger");
-    }
-    list.load();
-  }
+  const remove = (names) => list.remove("/api/v1/backups/delete", names,
+    { question: T.confirmDelete, done: T.deleted });
   $("backups-delete").onclick = () => remove([...list.selected.keys()]);
 
   // -- restore: the guide's question, then the data swapped and every config applied ------

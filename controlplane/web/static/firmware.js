@@ -5,7 +5,7 @@
 "use strict";
 (() => {
   const T = window.FIRMWARE_T;
-  const { api, upload, ApiError, clearErrors, showErrors, confirmDialog, toast, listPage, iconButton, fillText } = window.vcbox;
+  const { api, upload, ApiError, clearErrors, showErrors, confirmDialog, confirmed, toast, listPage, iconButton, fillText } = window.vcbox;
   const $ = (id) => document.getElementById(id);
   const modal = (id) => bootstrap.Modal.getOrCreateInstance($(id));
   const size = (bytes) => bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`;
@@ -36,19 +36,13 @@
   async function updateNow(model, version) {
     let done;
     try {
-      done = await api("POST", `/api/v1/firmware/${encodeURIComponent(model)}/update`, {});
+      done = await confirmed("POST", `/api/v1/firmware/${encodeURIComponent(model)}/update`);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
-      if (err.body.error_id !== "confirm_required") { toast(err.message, "danger"); return; }
-      if (!(await confirmDialog(err.message))) return;
-      try {
-        done = await api("POST", `/api/v1/firmware/${encodeURIComponent(model)}/update`, { confirm: true });
-      } catch (again) {
-        if (!(again instanceof ApiError)) throw again;
-        toast(again.message, "danger");
-        return;
-      }
+      toast(err.message, "danger");
+      return;
     }
+    if (done === null) return;  // the administrator said no
     toast(done.notified.length ? fillText(T.updated, { n: done.notified.length, version: done.version })
       : fillText(T.noneToUpdate, { version: version || done.version }));
     list.load();
@@ -90,18 +84,8 @@
     onLoad: (page) => drawModels(page.models || []),
   });
 
-  async function removeFiles(names) {
-    if (!names.length || !(await confirmDialog(`${T.confirmDelete} ${names.join(", ")}`))) return;
-    try {
-      await api("POST", "/api/v1/firmware/delete", { names });
-      list.forget(names);
-      toast(T.deleted);
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      toast(err.message, "danger");
-    }
-    list.load();
-  }
+  const removeFiles = (names) => list.remove("/api/v1/firmware/delete", names,
+    { question: T.confirmDelete, done: T.deleted });
   $("firmware-delete").onclick = () => removeFiles([...list.selected.keys()]);
 
   // -- add / update a file: checked by the server first (?check=1), then sent -------------

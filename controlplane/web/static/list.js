@@ -21,6 +21,8 @@
 //   });
 //   list.load(); list.selected (Map key -> item); list.state; list.forget(keys);
 //   list.every(5) (a live page: reload the data every 5 s)
+//   list.remove(url, names, {question, done}): ask "question names", POST {names} to url,
+//     forget them, toast `done` (or the refusal), load again (a page's batch delete)
 "use strict";
 (() => {
   const V = window.VCBOX || { i18n: {} };
@@ -239,7 +241,21 @@
       return setInterval(tick, seconds * 1000);
     }
 
-    return { load, state, selected, forget, every };
+    async function remove(url, names, words) {
+      const { api, ApiError, confirmDialog, toast } = window.vcbox;
+      if (!names.length || !(await confirmDialog(`${words.question} ${names.join(", ")}`))) return;
+      try {
+        await api("POST", url, { names });
+        forget(names);
+        toast(words.done);
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        toast(err.message, "danger");
+      }
+      load();
+    }
+
+    return { load, state, selected, forget, every, remove };
   }
 
   Object.assign(window.vcbox, { listPage, cell, iconButton, badge, pager });
