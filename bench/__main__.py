@@ -14,9 +14,11 @@ import traceback
 from bench import (
     accounts,
     call_records,
+    media_capacity,
     meeting_calls,
     settings_apply,
     sip_register,
+    soak,
     status,
     terminal_logs,
 )
@@ -24,7 +26,7 @@ from bench.harness import BenchError, Options, Result, load_line, machine_line
 
 # One module per figure, in the order they run. Later figures append here.
 FIGURES = [status, settings_apply, accounts, sip_register, meeting_calls, call_records,
-           terminal_logs]
+           terminal_logs, media_capacity, soak]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,3 +94,13 @@ class ConfirmRequired(VcboxError):
 
     status = 409
     error_id = "confirm_required"
+
+
+class StorageFull(VcboxError):
+    """The data disk (or the folder a write goes to) has no room: nothing was written,
+    the store holds what it held before (RFC 4918's 507 Insufficient Storage)."""
+
+    status = 507
+    error_id = "storage_full"
+    message = N_("The disk is full: the change was not saved. Free some space (System "
+                 "settings > Disk space) and try again.")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ from typing import Any
 from controlplane.errors import Message
 from controlplane.i18n import N_, normalize, translate
 from controlplane.sections.base import Term
-from controlplane.store import History
+from controlplane.store import History, storage_full
+
+log = logging.getLogger(__name__)
 
 # Action ids -> msgids for display (translated by the web layer).
 ACTIONS: dict[str, str] = {
@@ -340,11 +343,21 @@ class OperationLog:
         """detail: a Detail (put into words when read), or plain text (at most 500
         characters; words that need no translation)."""
         text = encode(detail) if isinstance(detail, Detail) else detail[:500]
-        self.history.execute(
-            "INSERT INTO oplog (ts, username, ip, action, target, result, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.clock(), username, ip, action, target, result, text),
-        )
+        try:
+            self.history.execute(
+                "INSERT INTO oplog (ts, username, ip, action, target, result, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.clock(), username, ip, action, target, result, text),
+            )
+        except Exception as exc:
+            # A full disk must not turn a done (or refused) action into a failure, nor
+            # keep the administrator from signing in to free space: the entry goes to the
+            # program's log instead.
+            if not storage_full(exc):
+                raise
+            log.warning(
+                "operation log full, entry not kept: %s %s %s %s %s", username, ip, action,
+                target, result)
 
     @staticmethod
     def _where(query: Query) -> tuple[str, list[Any]]:

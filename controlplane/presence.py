@@ -196,6 +196,15 @@ class Presence:
                 old = self._devices.get(device.call_id)
                 if old is not None:
                     device = replace(device, registered_at=old.registered_at)
+                # FreeSWITCH keeps one registration a contact (multiple-registrations=
+                # contact): one from the same address in a new dialog (a terminal that
+                # restarted, or registers again after FreeSWITCH restarted) replaced the
+                # old one, and no event says so.
+                if device.ip and device.port:
+                    for key, d in list(self._devices.items()):
+                        if (key != device.call_id and d.account == device.account
+                                and (d.ip, d.port) == (device.ip, device.port)):
+                            del self._devices[key]
                 self._devices[device.call_id] = device
                 account = device.account
             else:

@@ -7,6 +7,7 @@ import logging.handlers
 import os
 import signal
 import socket
+import time
 from typing import Any
 
 from controlplane.apply.context import LAN_MEDIA_IP
@@ -181,8 +182,13 @@ def log_to_file(config: Config) -> logging.Handler:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = LogFile(path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_KEEP,
                       encoding="utf-8")
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    # Times in UTC with their offset (RFC 3339): read the same whatever the time zone of
+    # the process or of the appliance (system_logs dates a file by its first line).
+    stamp = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    stamp.converter = time.gmtime
+    stamp.default_time_format = "%Y-%m-%dT%H:%M:%S"
+    stamp.default_msec_format = "%s.%03d+00:00"
+    handler.setFormatter(stamp)
     logging.getLogger().addHandler(handler)
     return handler
 

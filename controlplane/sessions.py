@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 
 from controlplane.errors import Locked, Unauthorized
 from controlplane.i18n import N_
-from controlplane.store import History
+from controlplane.store import History, storage_full
 
+log = logging.getLogger(__name__)
 TOUCH_PERSIST_S = 60
 
 
@@ -73,11 +75,18 @@ class Sessions:
         now = self.clock()
         session = Session(digest(token), username, secrets.token_urlsafe(32), now, now,
                           bool(remember), now, self.realm)
-        self.history.execute(
-            "INSERT INTO sessions (token_hash, username, csrf, created, last_seen, remember,"
-            " realm) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (session.token_hash, username, session.csrf, now, now, int(session.remember),
-             self.realm))
+        try:
+            self.history.execute(
+                "INSERT INTO sessions (token_hash, username, csrf, created, last_seen,"
+                " remember, realm) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session.token_hash, username, session.csrf, now, now,
+                 int(session.remember), self.realm))
+        except Exception as exc:
+            # A full disk: the session lives in memory only (until a restart), so that the
+            # administrator can still sign in and free space.
+            if not storage_full(exc):
+                raise
+            log.warning("disk full: %s's session is kept in memory only", username)
         with self._lock:
             self._by_hash[session.token_hash] = session
         return token, session
@@ -99,9 +108,13 @@ class Sessions:
             return session
         session.last_seen = now
         if now - session.persisted_seen > TOUCH_PERSIST_S:
-            session.persisted_seen = now
-            self.history.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?",
-                                 (now, key))
+            try:
+                self.history.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?",
+                                     (now, key))
+                session.persisted_seen = now
+            except Exception as exc:  # a full disk: written at a later request
+                if not storage_full(exc):
+                    raise
         return session
 
     def close(self, token: str) -> Session | None:

@@ -1,6 +1,7 @@
 """RTP captures for SIPp's `play_pcap_audio` / `play_pcap_video` (tests/sipp.py).
 
-ffmpeg encodes a test picture (VP8 or H.264) or a tone (G.711 A-law) and sends it with
+ffmpeg encodes a test picture (VP8 or H.264; HD_RECIPES: what a room system sends at
+720p30 and 1080p30) or a tone (G.711 A-law, or Opus) and sends it with
 its RTP muxer (`-f rtp`) to a UDP socket of this process; the packets, timed by their
 RTP timestamps, go into a libpcap file with the Ethernet, IPv4 and UDP headers built
 here, which is all SIPp needs to replay them (it rewrites the ports, never the RTP).
@@ -78,7 +79,10 @@ def video_clip(codec: str = "VP8", size: str = "352x288", fps: int = 10,
             "-lag-in-frames", "0", "-error-resilient", "1")
         pt = payload_type or VP8_PT
     elif codec == "H264":
-        encode = ("-c:v", "libx264", "-profile:v", "baseline", "-level", "3.1",
+        # level 3.1 holds 720p30; 1080p30 needs 4.0
+        width, height = (int(n) for n in size.split("x"))
+        level = "4.0" if width * height > 1280 * 720 else "3.1"
+        encode = ("-c:v", "libx264", "-profile:v", "baseline", "-level", level,
                   "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-tune", "zerolatency",
                   "-b:v", f"{kbps}k", "-g", str(fps), "-keyint_min", str(fps),
                   "-x264-params", "repeat-headers=1:sliced-threads=0")
@@ -87,6 +91,39 @@ def video_clip(codec: str = "VP8", size: str = "352x288", fps: int = 10,
         raise ValueError(f"no video clip for codec {codec!r}")
     return Clip("video", codec, pt, VIDEO_CLOCK, seconds,
                 (*source, *encode, "-an", "-payload_type", str(pt)))
+
+
+# What a room system sends (issue 16's capacity bench): size, frame rate and bit rate
+# (kbit/s; 2048 is vcbox's default downlink cap, what FreeSWITCH asks terminals for).
+HD_RECIPES: dict[str, tuple[str, int, int]] = {
+    "720p30": ("1280x720", 30, 1500),
+    "1080p30": ("1920x1080", 30, 2000),
+}
+
+
+def hd_video_pcap(play_s: float, recipe: str = "720p30", codec: str = "VP8",
+                  payload_type: int | None = None) -> Path:
+    """A capture of the moving test picture at one of HD_RECIPES, lasting play_s."""
+    size, fps, kbps = HD_RECIPES[recipe]
+    return capture(video_clip(codec, size, fps, kbps=kbps, payload_type=payload_type),
+                   play_s)
+
+
+OPUS_PT = 111
+
+
+def opus_clip(seconds: int = 4, payload_type: int = OPUS_PT, kbps: int = 32) -> Clip:
+    """A 440 Hz tone as Opus (48 kHz clock, mono, 20 ms a packet, VoIP mode)."""
+    return Clip("audio", "OPUS", payload_type, 48000, seconds,
+                ("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                 "-t", str(seconds), "-c:a", "libopus", "-b:a", f"{kbps}k",
+                 "-application", "voip", "-frame_duration", "20", "-ac", "1", "-vn",
+                 "-payload_type", str(payload_type)))
+
+
+def opus_pcap(play_s: float, payload_type: int = OPUS_PT) -> Path:
+    """A capture of opus_clip() lasting play_s seconds (for play_pcap_audio)."""
+    return capture(opus_clip(payload_type=payload_type), play_s)
 
 
 def audio_clip(seconds: int = 4) -> Clip:

@@ -22,7 +22,7 @@ from controlplane.apply.render import TEMPLATES, render_all
 from controlplane.apply.targets import Action
 from controlplane.config import Config
 from controlplane.drivers.services import Driver
-from controlplane.errors import VcboxError
+from controlplane.errors import StorageFull, VcboxError
 from controlplane.i18n import N_
 from controlplane.oplog import OperationLog
 from controlplane.settings import Change, Settings
@@ -141,6 +141,8 @@ class Applier:
         with self.lock:
             plan, result = self.apply({change.section: change.new}, events_for(change),
                                       actor, ip, change.section)
+            if result.full:
+                raise StorageFull()
             if not result.ok:
                 failed = result.failed
                 raise ApplyFailed(service=failed.service if failed else "?",

@@ -13,7 +13,7 @@ from pathlib import Path
 from controlplane.apply.plan import FileChange, Plan
 from controlplane.apply.targets import Action
 from controlplane.drivers.services import ActionFailed, Driver
-from controlplane.store.documents import atomic_write
+from controlplane.store.documents import atomic_write, storage_full
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Result:
     outcomes: list[Outcome] = field(default_factory=list)
     failed: ActionFailed | None = None
     restored: bool = False
+    full: bool = False  # a file could not be written: the disk has no room
 
     def summary(self) -> str:
         parts = [f"{o.action}: {o.text}" for o in self.outcomes]
@@ -92,7 +93,7 @@ def commit(plan: Plan, root: Path, drivers: Mapping[str, Driver]) -> Result:
     except ActionFailed as exc:
         result.ok, result.failed = False, exc
     except OSError as exc:
-        result.ok = False
+        result.ok, result.full = False, storage_full(exc)
         result.failed = ActionFailed("files", "write", str(exc))
     if result.ok:
         return result

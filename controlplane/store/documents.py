@@ -2,14 +2,19 @@
 
 SafeStorage keeps the whole database in memory and writes every change to a temp file,
 fsyncs it and renames it over the old one, so a crash at any moment leaves either the
-old or the new file, never a torn one. One writer lock serialises writers.
+old or the new file, never a torn one. One writer lock serialises writers. A write the
+disk has no room for fails before the rename: the old file stays, the temp file goes, and
+the copy in memory is the one on disk again (storage_full tells the callers why).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import errno
 import json
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,18 +44,35 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def storage_full(exc: BaseException) -> bool:
+    """Whether exc says the disk has no room left: the file system's ENOSPC / EDQUOT, or
+    SQLite's SQLITE_FULL ("database or disk is full")."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF == sqlite3.SQLITE_FULL
+    return False
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write data to path through temp file + fsync + rename (+ fsync of the folder)."""
+    """Write data to path through temp file + fsync + rename (+ fsync of the folder). A
+    failed write (no room left, say) leaves the old file as it was and no temp file."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     _fsync_dir(path.parent)
 
 

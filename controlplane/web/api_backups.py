@@ -60,7 +60,7 @@ def routes(app: Bottle, services: Services) -> None:
         return made
 
     @app.post("/api/v1/backups/upload", audit="upload_backup",
-              audit_target=lambda kw: getattr(request.files.get("file"), "raw_filename", ""),
+              audit_target=context.upload_target(bk.MAX_UPLOAD_BYTES),
               summary="Upload a backup (multipart file): checked completely (format,"
               " checksums, no links or paths out) before it is kept")
     def upload_backup():

@@ -15,7 +15,7 @@ from controlplane.errors import ConfirmRequired, NotFound, Unavailable, Validati
 from controlplane.i18n import N_
 from controlplane.presence import PROFILE
 from controlplane.timezones import local_time
-from controlplane.web.context import body, query_int, uploaded_file
+from controlplane.web.context import body, query_int, upload_target, uploaded_file
 
 UPDATE_CONFIRM = N_("Update every registered %(model)s whose version differs to %(version)s?")
 TRUE = ("1", "true", "on", "yes")
@@ -50,7 +50,7 @@ def routes(app: Bottle, services: Services) -> None:
         return found
 
     @app.post("/api/v1/firmware", audit="upload_firmware",
-              audit_target=lambda kw: getattr(request.files.get("file"), "raw_filename", ""),
+              audit_target=upload_target(fw.MAX_BYTES),
               summary="Upload a .rom file (multipart file; model when its name names none;"
               " replace=<file> replaces that non-latest file; ?check=1 only says the model"
               " and version it would get, nothing kept). A new file becomes its model's"

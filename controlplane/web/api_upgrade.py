@@ -87,7 +87,7 @@ def routes(app: Bottle, services: Services) -> None:
         return {**run, "steps": steps, "failed_step": name(failed) if failed else failed}
 
     @app.post("/api/v1/system/upgrade", audit="upgrade_system",
-              audit_target=lambda kw: getattr(request.files.get("file"), "raw_filename", ""),
+              audit_target=context.upload_target(upgrade.MAX_BUNDLE_BYTES),
               summary="Upload a release bundle (multipart file; confirm=true): verified"
               " (manifest, checksums, the release key's signature where one is configured,"
               " no downgrade) before anything changes, then installed by the upgrade"

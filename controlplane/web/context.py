@@ -146,6 +146,26 @@ def body_ids_target(label: Callable[[str], str]) -> Callable[[dict[str, Any]], s
 UPLOAD_ENVELOPE_BYTES = 64 * 1024
 
 
+def upload_target(max_bytes: int) -> Callable[[dict[str, Any]], str]:
+    """An audit target: the uploaded file's name, read only from a request that
+    uploaded_file(max_bytes) would read (a Content-Length within the limit, multipart);
+    "" for any other, and for a broken multipart body (the route then answers its 4xx).
+    The target is taken before the route runs: it must neither read a body the route
+    refuses unread (411, 413) nor fail on one (a 500 instead of the route's 400)."""
+    def target(kwargs: dict[str, Any]) -> str:
+        if request.chunked or not 0 <= request.content_length <= (
+                max_bytes + UPLOAD_ENVELOPE_BYTES):
+            return ""
+        if not request.content_type.lower().startswith("multipart/form-data"):
+            return ""
+        try:
+            name = getattr(request.files.get("file"), "raw_filename", "")
+        except Exception:  # a broken multipart body: bottle raises several kinds
+            return ""
+        return name if isinstance(name, str) else ""
+    return target
+
+
 def uploaded_file(max_bytes: int, missing: str) -> Any:
     """The multipart field "file" (Bottle's FileUpload) of a request checked before its
     body is read: a Content-Length (411 without), at most max_bytes of file (413),

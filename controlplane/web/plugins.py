@@ -23,11 +23,13 @@ from controlplane.auth import Auth
 from controlplane.errors import (
     ConfirmRequired,
     CsrfFailed,
+    StorageFull,
     Unauthorized,
     ValidationError,
     VcboxError,
 )
 from controlplane.i18n import N_
+from controlplane.store import storage_full
 from controlplane.web import context
 from controlplane.web.context import _
 
@@ -70,7 +72,11 @@ class JsonErrors:
                 return error_response(exc)
             except (HTTPResponse, HTTPError):
                 raise
-            except Exception:
+            except Exception as error:
+                if storage_full(error):  # nothing was written: a clear refusal, not a 500
+                    log.warning("%s %s refused: the disk is full (%s)", request.method,
+                                request.path, error)
+                    return error_response(StorageFull())
                 log.exception("unhandled error in %s %s", request.method, request.path)
                 exc = VcboxError(N_("An internal error occurred."))
                 exc.status, exc.error_id = 500, "internal_error"
@@ -222,8 +228,10 @@ class Audit:
                 raise
             except (HTTPResponse, HTTPError):
                 raise
-            except Exception:
-                record(oplog.FAILURE, oplog.Detail((N_("An internal error occurred."),)))
+            except Exception as exc:
+                reason = StorageFull.message if storage_full(exc) else \
+                    N_("An internal error occurred.")
+                record(oplog.FAILURE, oplog.Detail((reason,)))
                 raise
             status = response.status_code
             if isinstance(result, HTTPResponse):

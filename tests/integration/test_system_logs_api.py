@@ -111,16 +111,17 @@ def test_the_zip_holds_the_chosen_logs(admin: Client, configured: Server) -> Non
     # All: every file; the gzipped one as it is.
     res = admin.get("/api/v1/logs/system", params={"days": "all"})
     z = zipfile.ZipFile(io.BytesIO(res.content))
+    # (web/logs/controlplane.log: the control plane's own log, in the data dir.)
     assert set(z.namelist()) == {
-        "manifest.txt", "web/nginx/access.log", "freeswitch/freeswitch.log.2.gz",
-        "freeswitch/freeswitch.log.1", "freeswitch/freeswitch.log", "mcu/janus/janus.log",
-        "turn/coturn/coturn.log"}
+        "manifest.txt", "web/nginx/access.log", "web/logs/controlplane.log",
+        "freeswitch/freeswitch.log.2.gz", "freeswitch/freeswitch.log.1",
+        "freeswitch/freeswitch.log", "mcu/janus/janus.log", "turn/coturn/coturn.log"}
     assert gzip.decompress(z.read("freeswitch/freeswitch.log.2.gz")) == \
         stamp(week_ago).encode()
 
     # The list the page asks for first says the same.
     listed = admin.get("/api/v1/logs/system/files", params={"days": "all"}).json()
-    assert listed["total"] == 6 and listed["since"] == ""
+    assert listed["total"] == 7 and listed["since"] == ""
     assert {i["name"] for i in listed["items"]} == set(z.namelist()) - {"manifest.txt"}
 
     # Each export is in the operation log (the list is not).

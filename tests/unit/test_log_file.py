@@ -30,3 +30,20 @@ def test_the_log_goes_to_the_data_dir_and_survives_the_folder_being_emptied(
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+def test_its_times_are_utc_with_their_offset(tmp_path: Path) -> None:
+    import re
+
+    config = Config(data_dir=tmp_path / "data", root=tmp_path / "root")
+    handler = log_to_file(config)
+    logger = logging.getLogger("vcbox.test.logfile.utc")
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("stamped")
+        handler.flush()
+        line = config.data_dir.joinpath(*LOG_FILE).read_text().splitlines()[-1]
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 INFO ", line), line
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()

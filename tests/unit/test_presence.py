@@ -119,3 +119,21 @@ def test_events_keep_the_devices_and_an_expired_one_goes_at_once() -> None:
     # A refresh keeps the time a device already known registered.
     state.refresh()
     assert {d.registered_at for d in state.devices()} == {clock.now}
+
+
+def test_a_register_in_a_new_dialog_from_the_same_address_replaces_the_old_one() -> None:
+    """FreeSWITCH keeps one registration a contact: a terminal that registers again in a
+    new dialog (it restarted, or FreeSWITCH did) is one device, not two (found by
+    tests/reliability/test_freeswitch_kill.py)."""
+    state = presence.Presence(Esl(LISTING), clock=Clock())
+    state.refresh()
+    state._on_event(event("sofia::register", **{
+        "call-id": "abc-9", "from-user": "3001", "from-host": "vc.example.com",
+        "user-agent": "Yealink VC400 63.345.0.40", "network-ip": "10.0.0.5",
+        "network-port": "5062", "expires": "60"}))
+    # Another address of the same account is another device.
+    state._on_event(event("sofia::register", **{
+        "call-id": "abc-10", "from-user": "3001", "from-host": "vc.example.com",
+        "user-agent": "Yealink VC Desktop 1.28.0.22", "network-ip": "10.0.0.9",
+        "network-port": "5062", "expires": "60"}))
+    assert sorted(d.call_id for d in state.by_account()["3001"]) == ["abc-10", "abc-9"]
