@@ -300,7 +300,7 @@ def verify(path: Path, max_bytes: int = MAX_UPLOAD_BYTES,
     return manifest
 
 
-def _snapshot_sqlite(source: Path, target: Path, emptied: Iterable[str] = ()) -> None:
+def snapshot_sqlite(source: Path, target: Path, emptied: Iterable[str] = ()) -> None:
     """A consistent copy of a live SQLite database (the backup API), some tables emptied."""
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True) if source.exists() else None
     dst = sqlite3.connect(target)
@@ -512,8 +512,8 @@ class Backups:
                 (work / DOCUMENTS).write_bytes(_documents(self.docs))
                 (work / SECRETS).write_bytes(seal(key, _secrets(self.docs)))
                 with self.history.lock:
-                    _snapshot_sqlite(self.history_path, work / HISTORY, EMPTIED)
-                _snapshot_sqlite(self.calls_path, work / CALLS)
+                    snapshot_sqlite(self.history_path, work / HISTORY, EMPTIED)
+                snapshot_sqlite(self.calls_path, work / CALLS)
             files = {member: _sha256(work / member) for member in MEMBERS}
             manifest = {"name": NAME, "format": FORMAT, "version": __version__,
                         "created": self.now().isoformat(timespec="seconds"), "files": files,

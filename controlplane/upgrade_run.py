@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane import __version__, release, upgrade
+from controlplane.backups import snapshot_sqlite
 from controlplane.i18n import N_
 from controlplane.store.documents import atomic_write
 
@@ -209,13 +209,7 @@ def snapshot(data_dir: Path, dest: Path) -> list[str]:
     names = []
     for path in data_files(data_dir):
         if path.suffix == ".sqlite3":
-            src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            dst = sqlite3.connect(dest / path.name)
-            try:
-                src.backup(dst)
-            finally:
-                src.close()
-                dst.close()
+            snapshot_sqlite(path, dest / path.name)
         else:
             shutil.copy2(path, dest / path.name)
         names.append(path.name)

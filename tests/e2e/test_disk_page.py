@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from controlplane import disk
 from tests.conftest import Client, Server, configured_server
-from tests.e2e.conftest import shown, signed_in_page
+from tests.e2e.conftest import shown
 from tests.sparse import GB, aged, sparse
 
 LANG = "zh_CN"
@@ -43,12 +43,6 @@ def lab(tmp_path: Path) -> Iterator[tuple[Server, Client]]:
         client = srv.client()
         assert client.login().status_code == 200
         yield srv, client
-
-
-@pytest.fixture
-def page(lab: tuple[Server, Client], context: BrowserContext) -> Iterator[Page]:
-    with signed_in_page(lab[0], context) as page:
-        yield page
 
 
 def confirm(page: Page, question: str) -> None:
