@@ -18,6 +18,7 @@ write, so readers never take a lock and never see a half-applied change.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import logging
@@ -102,16 +103,44 @@ class Account:
                 "needs_reset": self.domain != domain}
 
 
+SEPARATOR = "\0"
+
+
 @dataclass(frozen=True, slots=True)
 class _Index:
     by_account: dict[str, Account]
     ordered: tuple[Account, ...]      # by account number
     haystacks: tuple[str, ...]        # lower-cased "name\naccount\nemail", same order
+    # The haystacks joined by NUL, and where each starts: a search is str.find over one
+    # string (C speed), not a Python loop over 10,000 accounts.
+    blob: str = ""
+    starts: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, by_account: dict[str, Account]) -> _Index:
         ordered = tuple(sorted(by_account.values(), key=lambda a: a.account))
-        return cls(by_account, ordered, tuple(a.haystack for a in ordered))
+        haystacks = tuple(a.haystack.replace(SEPARATOR, "") for a in ordered)
+        starts, at = [], 0
+        for hay in haystacks:
+            starts.append(at)
+            at += len(hay) + 1
+        return cls(by_account, ordered, haystacks, SEPARATOR.join(haystacks), tuple(starts))
+
+    def matching(self, needle: str) -> list[Account]:
+        """The accounts whose haystack holds needle (lower-cased), in account order."""
+        needle = needle.replace(SEPARATOR, "")
+        found: list[Account] = []
+        if not needle:
+            return list(self.ordered)
+        blob, starts = self.blob, self.starts
+        pos = blob.find(needle)
+        while pos != -1:
+            i = bisect.bisect_right(starts, pos) - 1
+            found.append(self.ordered[i])
+            if i + 1 >= len(starts):
+                break
+            pos = blob.find(needle, starts[i + 1])
+        return found
 
 
 def _cell(value: Any) -> str:
@@ -218,6 +247,11 @@ class Accounts:
     def exists(self, account: str) -> bool:
         return account in self._index.by_account
 
+    def name_of(self, account: str) -> str:
+        """The account's name; "" for an account not (or no longer) in the store."""
+        found = self._index.by_account.get(account)
+        return found.name if found is not None else ""
+
     def get(self, account: str) -> dict[str, Any]:
         item = self.find(account) if isinstance(account, str) else None
         if item is None:
@@ -231,11 +265,7 @@ class Accounts:
         rules.validate({"order": order, "direction": direction}, SORT_FIELDS)
         index = self._index
         needle = (search or "").strip().lower()
-        if needle:
-            found = [a for a, hay in zip(index.ordered, index.haystacks, strict=True)
-                     if needle in hay]
-        else:
-            found = list(index.ordered)
+        found = index.matching(needle) if needle else list(index.ordered)
         if order != "account":
             found.sort(key=lambda a: (getattr(a, order), a.account))
         if direction == "desc":

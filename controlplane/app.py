@@ -167,7 +167,7 @@ class Services:
                 domain=lambda: settings.value("network", "domain")),
             presence=presence,
             live_meetings=LiveMeetings(
-                esl, meetings, name_of=lambda a: getattr(accounts.find(a), "name", ""),
+                esl, meetings, name_of=accounts.name_of,
                 model_of=presence.model_of,
                 domain=lambda: settings.value("network", "domain")),
             terminal_logs=TerminalLogs(

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from controlplane import rules
+from controlplane.cached import Cached
 from controlplane.drivers.esl import EslReplyError
 from controlplane.errors import Conflict, NotFound, ValidationError
 from controlplane.i18n import N_
@@ -66,8 +66,8 @@ class LiveMeetings:
         self.esl, self.meetings = esl, meetings
         self.name_of, self.model_of, self.domain = name_of, model_of, domain
         self.clock = clock
-        self._lock = threading.Lock()
-        self._cached: tuple[float, list[dict[str, Any]]] | None = None
+        # Many admins' pages poll the list: FreeSWITCH is asked once per CACHE_S.
+        self._list = Cached(CACHE_S, self._read, name="live-meetings", keep_on_error=False)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -118,18 +118,16 @@ class LiveMeetings:
 
     def list(self) -> list[dict[str, Any]]:
         """Every meeting running now, newest first (EslError when FreeSWITCH cannot be
-        asked)."""
+        asked); at most CACHE_S old, or a little more while a fresh one is read."""
+        return self._list()
+
+    def _read(self) -> list[dict[str, Any]]:
         now = self.clock()
-        with self._lock:
-            if self._cached and now - self._cached[0] < CACHE_S:
-                return self._cached[1]
         conferences = _conferences(self._api("conference json_list"))
         calls = _p2p_calls(self.esl.api("show calls as json"))
         items = ([self._conference(c, now) for c in conferences]
                  + [self._call(r, now) for r in calls])
         items.sort(key=lambda m: (-m["start"], m["id"]))
-        with self._lock:
-            self._cached = (now, items)
         return items
 
     def _api(self, command: str) -> str:
@@ -167,8 +165,7 @@ class LiveMeetings:
         return self.get(meeting_id)
 
     def forget(self) -> None:
-        with self._lock:
-            self._cached = None
+        self._list.invalidate()
 
     def member(self, meeting_id: str, member: str, action: str) -> None:
         meeting = self._running(meeting_id)

@@ -15,6 +15,7 @@ of the admin guide; anything else is shown as sent.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -45,6 +46,7 @@ _EXPSECS = re.compile(r"EXPSECS\((-?\d+)\)")
 _TRANSPORT = re.compile(r"\((UDP|TCP|TLS|WSS?)\)", re.I)
 
 
+@functools.lru_cache(maxsize=4096)
 def device_of(user_agent: str) -> tuple[str, str]:
     """(model, software version) from a User-Agent: a model of the guide with the version
     that follows it; otherwise the User-Agent as sent and no version."""
@@ -81,6 +83,10 @@ class Device:
         return {"model": self.model, "version": self.version, "user_agent": self.user_agent,
                 "ip": self.ip, "port": self.port, "transport": self.transport,
                 "registered": self.registered_at, "expires": self.expires_at}
+
+
+def _contact(device: Device) -> tuple[str, str, str]:
+    return (device.account, device.ip, device.port)
 
 
 def _transport(contact: str, status: str = "") -> str:
@@ -147,11 +153,15 @@ class Presence:
         self.esl, self.profile, self.clock = esl, profile, clock
         self._lock = threading.Lock()
         self._devices: dict[str, Device] = {}
+        # (account, ip, port) -> the call-ids registered from that contact: a REGISTER or
+        # un-REGISTER finds the contact's other registrations without a scan of all.
+        self._contacts: dict[tuple[str, str, str], set[str]] = {}
+        # account -> {call-id: Device}: one account's devices without a scan of all.
+        self._accounts: dict[str, dict[str, Device]] = {}
+        # No device expires before this (expired ones are dropped when it passes).
+        self._first_end = float("inf")
         self._synced = False
         self._started = False
-        # Bumped on every change of the devices; model_of's index is good for one version.
-        self._version = 0
-        self._models: tuple[int, float, dict[str, str]] | None = None
         self.on_change: list[Callable[[str], None]] = []
 
     def start(self) -> None:
@@ -174,10 +184,12 @@ class Presence:
         with self._lock:
             before = self._devices
             # A device seen before keeps the time it registered.
-            self._devices = {d.call_id: replace(d, registered_at=before[d.call_id].registered_at)
-                             if d.call_id in before else d for d in devices}
+            self._devices, self._contacts, self._accounts = {}, {}, {}
+            self._first_end = float("inf")
+            for d in devices:
+                self._put(replace(d, registered_at=before[d.call_id].registered_at)
+                          if d.call_id in before else d)
             self._synced = True
-            self._version += 1
             changed = {d.account for d in before.values()} ^ {
                 d.account for d in self._devices.values()}
         self._notify(changed)
@@ -188,7 +200,6 @@ class Presence:
         name = event.name
         now = self.clock()
         with self._lock:
-            self._version += 1
             if name == "sofia::register":
                 device = from_event(event, now)
                 if device is None:
@@ -201,23 +212,22 @@ class Presence:
                 # restarted, or registers again after FreeSWITCH restarted) replaced the
                 # old one, and no event says so.
                 if device.ip and device.port:
-                    for key, d in list(self._devices.items()):
-                        if (key != device.call_id and d.account == device.account
-                                and (d.ip, d.port) == (device.ip, device.port)):
-                            del self._devices[key]
-                self._devices[device.call_id] = device
+                    for key in list(self._contacts.get(_contact(device), ())):
+                        if key != device.call_id:
+                            self._drop(key)
+                self._put(device)
                 account = device.account
             else:
                 call_id = event.get("call-id") or ""
-                gone = self._devices.pop(call_id, None) if call_id else None
+                gone = self._drop(call_id) if call_id else None
                 if gone is None:
                     # An un-REGISTER in a dialog of its own (another call-id): FreeSWITCH
                     # removed the account's registration from that address.
                     account = event.get("from-user") or event.get("user") or ""
-                    where = (event.get("network-ip") or "", event.get("network-port") or "")
-                    for key, d in list(self._devices.items()):
-                        if d.account == account and (d.ip, d.port) == where:
-                            del self._devices[key]
+                    where = (account, event.get("network-ip") or "",
+                             event.get("network-port") or "")
+                    for key in list(self._contacts.get(where, ())):
+                        self._drop(key)
                 else:
                     account = gone.account
         self._notify({account})
@@ -235,32 +245,69 @@ class Presence:
         """Whether the registrations have been read from FreeSWITCH at least once."""
         return self._synced
 
-    def devices(self) -> list[Device]:
+    def _put(self, device: Device) -> None:
+        old = self._devices.get(device.call_id)
+        if old is not None:
+            self._unindex(old)
+        self._devices[device.call_id] = device
+        self._contacts.setdefault(_contact(device), set()).add(device.call_id)
+        self._accounts.setdefault(device.account, {})[device.call_id] = device
+        self._first_end = min(self._first_end, device.expires_at)
+
+    def _drop(self, call_id: str) -> Device | None:
+        gone = self._devices.pop(call_id, None)
+        if gone is not None:
+            self._unindex(gone)
+        return gone
+
+    def _unindex(self, device: Device) -> None:
+        key = _contact(device)
+        ids = self._contacts.get(key)
+        if ids is not None:
+            ids.discard(device.call_id)
+            if not ids:
+                del self._contacts[key]
+        own = self._accounts.get(device.account)
+        if own is not None:
+            own.pop(device.call_id, None)
+            if not own:
+                del self._accounts[device.account]
+
+    def _expire(self) -> None:
+        """Drop the devices whose registration ran out (under the lock)."""
         now = self.clock()
+        if now < self._first_end:
+            return
+        for device in [d for d in self._devices.values() if d.expires_at <= now]:
+            self._drop(device.call_id)
+        self._first_end = min((d.expires_at for d in self._devices.values()),
+                              default=float("inf"))
+
+    def devices(self) -> list[Device]:
         with self._lock:
-            for key in [k for k, d in self._devices.items() if d.expires_at <= now]:
-                del self._devices[key]
+            self._expire()
             return sorted(self._devices.values(), key=lambda d: (d.account, d.registered_at))
 
+    def accounts(self) -> list[str]:
+        """The accounts with a registered device, sorted."""
+        with self._lock:
+            self._expire()
+            return sorted(self._accounts)
+
+    def of_account(self, account: str) -> list[Device]:
+        """The account's devices, first registered first."""
+        with self._lock:
+            self._expire()
+            return sorted(self._accounts.get(account, {}).values(),
+                          key=lambda d: d.registered_at)
+
     def by_account(self) -> dict[str, list[Device]]:
-        out: dict[str, list[Device]] = {}
-        for device in self.devices():
-            out.setdefault(device.account, []).append(device)
-        return out
+        with self._lock:
+            self._expire()
+            return {account: sorted(own.values(), key=lambda d: d.registered_at)
+                    for account, own in sorted(self._accounts.items())}
 
     def model_of(self, account: str) -> str:
-        """The model of the account's first device (the rooms page's device model). Asked
-        once per room of a rooms list: one index of the devices serves every room until a
-        device comes, goes or runs out."""
-        now = self.clock()
-        with self._lock:
-            cached = self._models
-            if cached is None or cached[0] != self._version or now >= cached[1]:
-                alive = sorted((d for d in self._devices.values() if d.expires_at > now),
-                               key=lambda d: (d.account, d.registered_at))
-                models: dict[str, str] = {}
-                for d in alive:  # as devices() orders them: the first one of each account
-                    models.setdefault(d.account, d.model)
-                first_end = min((d.expires_at for d in alive), default=float("inf"))
-                cached = self._models = (self._version, first_end, models)
-        return cached[2].get(account, "")
+        """The model of the account's first device (the rooms page's device model)."""
+        devices = self.of_account(account)
+        return devices[0].model if devices else ""

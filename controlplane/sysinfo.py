@@ -8,6 +8,7 @@ top of every release the appliance runs); a development tree has none.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import platform
 import socket
@@ -62,23 +63,42 @@ def _read(path: Path) -> str:
         return ""
 
 
-def server(data_dir: Path) -> dict[str, Any]:
-    """The server's host name, operating system, CPU, memory and data disk (bytes)."""
+@functools.cache
+def _own_build_time() -> str | None:
+    """This release's (read once: a release is never changed in place; an upgrade starts
+    the new one)."""
+    return build_time()
+
+
+@functools.cache
+def _fixed() -> dict[str, Any]:
+    """What does not change while the system runs (read once: a page polls it)."""
     import psutil
 
-    disk = psutil.disk_usage(str(data_dir))
     return {
-        "hostname": socket.gethostname(),
         "os": os_name(_read(OS_RELEASE)),
         "kernel": platform.release(),
         "cpu_model": cpu_model(_read(CPUINFO)) or platform.processor(),
         "cpu_cores": psutil.cpu_count(logical=True) or 0,
         "cpu_physical_cores": psutil.cpu_count(logical=False) or 0,
         "memory_total": psutil.virtual_memory().total,
-        "disk_total": disk.total,
-        "disk_used": disk.used,
-        "disk_free": disk.free,
         "boot_time": psutil.boot_time(),
+    }
+
+
+def server(data_dir: Path) -> dict[str, Any]:
+    """The server's host name, operating system, CPU, memory and data disk (bytes)."""
+    import psutil
+
+    disk = psutil.disk_usage(str(data_dir))
+    fixed = _fixed()
+    return {
+        "hostname": socket.gethostname(), **{k: fixed[k] for k in ("os", "kernel",
+                                                                   "cpu_model", "cpu_cores",
+                                                                   "cpu_physical_cores",
+                                                                   "memory_total")},
+        "disk_total": disk.total, "disk_used": disk.used, "disk_free": disk.free,
+        "boot_time": fixed["boot_time"],
     }
 
 
@@ -103,7 +123,7 @@ def system_info(data_dir: Path, license_state: dict[str, Any],
     """Everything 系统信息 shows; times also on the appliance's wall clock (zone). nics: the
     network driver's NIC details (with "dns"); None where they cannot be read ("nics" is
     then null, never a made-up list)."""
-    built = build_time()
+    built = _own_build_time()
     host = server(data_dir)
     host["boot_time_local"] = dt.datetime.fromtimestamp(host["boot_time"], zone).strftime(
         "%Y-%m-%d %H:%M:%S")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from controlplane.cached import Cached
 from controlplane.config import Config
 from controlplane.drivers.network import (
     NetworkDriver,
@@ -26,6 +27,9 @@ from controlplane.sections.network import NICS, ifnames
 # systemd-resolved's list of the servers it asks (/etc/resolv.conf names its stub).
 RESOLVED_UPSTREAM = Path("/run/systemd/resolve/resolv.conf")
 RESOLVED_STUBS = ("127.0.0.53", "127.0.0.54")
+# 系统信息 reads the NICs at most this often (a netlink dump per poll cost the status soak
+# its p99); a network apply or rollback reads them back at once.
+NIC_DETAILS_TTL_S = 5.0
 
 
 class NetworkApply:
@@ -41,6 +45,7 @@ class NetworkApply:
         self.rollback = Rollback(self.driver)
         # Called after an unconfirmed change was undone (the applier restores settings).
         self.on_rollback: Callable[[], None] | None = None
+        self._details = Cached(NIC_DETAILS_TTL_S, self._read_details, name="nic-details")
 
     def run(self, verb: str, arg: str = "") -> str:
         if not self.live:
@@ -53,6 +58,8 @@ class NetworkApply:
             self.driver.apply(doc)
         except NetworkError as exc:
             raise ActionFailed("network", verb, str(exc)) from exc
+        finally:
+            self._details.invalidate()
         if getattr(self.state, "confirm_network", True):
             # The count starts when the whole apply is done (Applier.apply).
             self.rollback.arm(snapshot, self.config.network_confirm_s, self._rolled_back,
@@ -74,7 +81,10 @@ class NetworkApply:
         """系统信息's NICs (S1): the namespace's interfaces (details()) with the DNS servers
         each uses: on the appliance networkd's per-link servers, else (and where networkd
         has none for a link) the resolver's, for a NIC with an address (one without
-        resolves nothing)."""
+        resolves nothing). At most NIC_DETAILS_TTL_S old."""
+        return [dict(item) for item in self._details()]
+
+    def _read_details(self) -> list[dict[str, Any]]:
         items = self.driver.details()
         shared = self.resolver_dns()
         for item in items:
@@ -104,6 +114,7 @@ class NetworkApply:
         return []
 
     def _rolled_back(self) -> None:
+        self._details.invalidate()
         if self.on_rollback is not None:
             self.on_rollback()
 

@@ -76,6 +76,10 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     _fsync_dir(path.parent)
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 class SafeStorage(Storage):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -83,6 +87,10 @@ class SafeStorage(Storage):
         self.lock = threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._data: Raw = self._load()
+        # Each table's JSON as last written, with the table it was made from: a write
+        # encodes only the tables that are new objects (tinydb and batches replace a
+        # table they change), not 10,000 accounts for a meeting booked.
+        self._encoded: dict[str, tuple[Any, str]] = {}
 
     def _load(self) -> Raw:
         try:
@@ -97,13 +105,21 @@ class SafeStorage(Storage):
 
     def write(self, data: Raw) -> None:
         try:
-            payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            encoded = {name: self._encode(name, table) for name, table in data.items()}
+            payload = "{" + ",".join(f"{_dumps(name)}:{text}"
+                                     for name, (_, text) in encoded.items()) + "}"
             atomic_write(self.path, payload.encode("utf-8"))
         except BaseException:
             # tinydb already changed the shared copy in place: go back to what is on disk.
-            self._data = self._load()
+            self._data, self._encoded = self._load(), {}
             raise
-        self._data = data
+        self._data, self._encoded = data, encoded
+
+    def _encode(self, name: str, table: Any) -> tuple[Any, str]:
+        last = self._encoded.get(name)
+        if last is not None and last[0] is table:
+            return last
+        return table, _dumps(table)
 
     def close(self) -> None:
         pass

@@ -7,15 +7,13 @@ admin's language); "reason" keeps the driver's own English words for logs and sc
 from __future__ import annotations
 
 import shutil
-import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
 from bottle import Bottle
 
 from controlplane import __version__, live, mcu, turn
 from controlplane.app import Services
+from controlplane.cached import Cached
 from controlplane.drivers import processes
 from controlplane.drivers.freeswitch import skipped_at_build
 from controlplane.drivers.services import Absent
@@ -29,39 +27,6 @@ MCU_LAST_EVENTS = 20
 SERVICES = ("freeswitch", "janus", "coturn", "nginx", "chrony", "ssh", "firewall")
 # What the dashboard shows of the license.
 LICENSE_FIELDS = ("status", "activation_type", "concurrency", "expires", "days_left")
-
-
-def cached(ttl: float, probe: Callable[[], Any]) -> Callable[[], Any]:
-    """probe() at most once per ttl seconds: status is polled far more often than it changes.
-
-    Only the first call waits for a probe. Later, a stale value is answered while one
-    refresh runs in the background: a slow probe (a service that answers late) never
-    holds up the requests, and concurrent requests never probe in parallel."""
-    state: dict[str, Any] = {"at": None, "value": None, "refreshing": False}
-    lock = threading.Lock()
-
-    def refresh() -> None:
-        try:
-            value = probe()
-            state["value"], state["at"] = value, time.monotonic()
-        finally:
-            state["refreshing"] = False
-
-    def get() -> Any:
-        if state["at"] is None:
-            with lock:
-                if state["at"] is None:
-                    state["value"], state["at"] = probe(), time.monotonic()
-            return state["value"]
-        with lock:
-            start = (time.monotonic() - state["at"] >= ttl and not state["refreshing"])
-            if start:
-                state["refreshing"] = True
-        if start:
-            threading.Thread(target=refresh, name="status-probe", daemon=True).start()
-        return state["value"]
-
-    return get
 
 
 def routes(app: Bottle, services: Services) -> None:
@@ -139,13 +104,13 @@ def routes(app: Bottle, services: Services) -> None:
             found = turn.status(cli) if cli is not None else None
         return found.as_dict() if found else {"reachable": False}
 
-    history = cached(PROBE_TTL_S, history_ok)
-    service_status = cached(PROBE_TTL_S, service_states)
-    disk = cached(PROBE_TTL_S, lambda: shutil.disk_usage(services.config.data_dir))
-    figures = cached(PROBE_TTL_S, live_figures)
-    mcu_status = cached(PROBE_TTL_S, mcu_figures)
-    mcu_list = cached(PROBE_TTL_S, mcu_sessions)
-    turn_status = cached(PROBE_TTL_S, turn_figures)
+    history = Cached(PROBE_TTL_S, history_ok)
+    service_status = Cached(PROBE_TTL_S, service_states)
+    disk = Cached(PROBE_TTL_S, lambda: shutil.disk_usage(services.config.data_dir))
+    figures = Cached(PROBE_TTL_S, live_figures)
+    mcu_status = Cached(PROBE_TTL_S, mcu_figures)
+    mcu_list = Cached(PROBE_TTL_S, mcu_sessions)
+    turn_status = Cached(PROBE_TTL_S, turn_figures)
 
     @app.get("/api/v1/status", summary="Status of every component")
     def status():

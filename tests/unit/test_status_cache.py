@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from controlplane.web.api_status import cached
+from controlplane.cached import Cached
 
 
 def test_a_stale_value_is_answered_while_one_refresh_runs() -> None:
@@ -19,7 +19,7 @@ def test_a_stale_value_is_answered_while_one_refresh_runs() -> None:
         release.wait(10)  # the refreshes are slow
         return "fresh"
 
-    get = cached(0.0, probe)  # always stale after the first probe
+    get = Cached(0.0, probe)  # always stale after the first probe
     assert get() == "first"  # the first call waits for its probe
     # Stale now: each call answers the last value; only one refresh is started.
     assert [get() for _ in range(20)] == ["first"] * 20
@@ -29,3 +29,67 @@ def test_a_stale_value_is_answered_while_one_refresh_runs() -> None:
         if thread.name == "status-probe":
             thread.join(10)
     assert get() == "fresh"
+
+
+def test_after_invalidate_the_next_call_probes_and_a_late_refresh_is_dropped() -> None:
+    answers = iter(["first", "stale refresh", "after the change"])
+    release = threading.Event()
+
+    def probe() -> str:
+        value = next(answers)
+        if value == "stale refresh":
+            release.wait(10)
+        return value
+
+    get = Cached(0.0, probe, name="invalidate-probe")
+    assert get() == "first"
+    assert get() == "first"  # starts the slow refresh
+    get.invalidate()
+    assert get() == "after the change"  # read back at once, not the stale value
+    release.set()
+    for thread in threading.enumerate():
+        if thread.name == "invalidate-probe":
+            thread.join(10)
+    get.ttl = 60.0
+    assert get() == "after the change"  # the refresh begun before invalidate() is dropped
+
+
+def test_a_failed_refresh_keeps_the_last_value() -> None:
+    answers: list[object] = ["first", OSError("gone")]
+
+    def probe() -> object:
+        value = answers.pop(0) if answers else "later"
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    get = Cached(0.0, probe, name="failing-probe")
+    assert get() == "first"
+    get()
+    for thread in threading.enumerate():
+        if thread.name == "failing-probe":
+            thread.join(10)
+    assert get() == "first"
+
+
+def test_without_keep_on_error_a_failed_refresh_makes_the_next_call_raise() -> None:
+    answers: list[object] = ["first", OSError("gone"), OSError("still gone")]
+
+    def probe() -> object:
+        value = answers.pop(0)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    get = Cached(0.0, probe, name="dropping-probe", keep_on_error=False)
+    assert get() == "first"
+    assert get() == "first"  # the refresh that fails runs behind this answer
+    for thread in threading.enumerate():
+        if thread.name == "dropping-probe":
+            thread.join(10)
+    try:
+        get()
+    except OSError as exc:
+        assert str(exc) == "still gone"  # never the old list as if it were now
+    else:
+        raise AssertionError("the stale value was answered after the probe failed")

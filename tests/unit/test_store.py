@@ -275,3 +275,30 @@ def test_history_executemany_is_all_or_nothing(tmp_path: Path) -> None:
     assert history.scalar("SELECT count(*) FROM login_failures") == 0
     history.executemany(sql, [("a", 1), ("b", 1)])
     assert history.scalar("SELECT count(*) FROM login_failures") == 2
+
+
+def test_a_write_encodes_only_the_tables_that_changed(path: Path, monkeypatch) -> None:
+    docs = Documents(path)
+    with docs.batch() as batch:
+        batch.changed["accounts"] = {str(n): {"account": str(n)} for n in range(100)}
+    encoded: list[object] = []
+    real = documents_module._dumps
+
+    def counting(value: object) -> str:
+        encoded.append(value)
+        return real(value)
+
+    monkeypatch.setattr(documents_module, "_dumps", counting)
+    docs.table("meetings").insert({"subject": "周会"})
+    with docs.batch() as batch:
+        batch.put("settings_call", {"layout": "1x1"})
+    tables = [v for v in encoded if isinstance(v, dict)]
+    assert all(len(t) <= 1 for t in tables), "the accounts table was encoded again"
+    # What is on disk is still the whole store, every table as written.
+    stored = on_disk(path)
+    assert len(stored["accounts"]) == 100
+    assert [d["subject"] for d in stored["meetings"].values()] == ["周会"]
+    assert stored["settings_call"]["1"] == {"layout": "1x1"}
+    assert Documents(path).peek("settings_call") == {"layout": "1x1"}
+    docs.table("meetings").update({"subject": "月会"})
+    assert [d["subject"] for d in on_disk(path)["meetings"].values()] == ["月会"]
