@@ -198,7 +198,6 @@ class CdrInbox:
 SPILL_DIR = "var/log/freeswitch/json_cdr"  # under ROOT: json_cdr.conf.xml's err-log-dir
 SPILL_SETTLE_S = 2.0    # a file younger than this may still be being written
 BAD_AFTER_S = 60.0      # a file that still does not read as a record then is set aside
-REPLAY_EVERY_S = 30.0
 
 
 def replay(inbox: CdrInbox, folder: Path, now: float | None = None) -> tuple[int, int]:

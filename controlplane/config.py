@@ -57,6 +57,8 @@ class Config:
     # The disk quota job (D3): seconds between two runs; the folders besides the data dir
     # under which the storage path may be chosen (D1).
     disk_check_s: float = 60.0
+    # How often the call records FreeSWITCH spilled are looked for again (K1).
+    cdr_replay_s: float = 30.0
     disk_roots: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -113,6 +115,7 @@ class Config:
             license_pubkey=env.get("VCBOX_LICENSE_PUBKEY", ""),
             metrics_token=env.get("VCBOX_METRICS_TOKEN", ""),
             disk_check_s=float(env.get("VCBOX_DISK_CHECK_S") or 60.0),
+            cdr_replay_s=float(env.get("VCBOX_CDR_REPLAY_S") or 30.0),
             disk_roots=tuple(p for p in env.get("VCBOX_DISK_ROOTS", "").split(os.pathsep)
                              if p),
             release_key=env.get("VCBOX_RELEASE_KEY", ""),

@@ -46,7 +46,7 @@ def follow_lan_address(services: Any) -> None:
 
 def replay_spilled_cdrs(services: Any) -> None:
     """K1: the call records FreeSWITCH spilled while the control plane was away, taken in
-    now and then every REPLAY_EVERY_S (in the thread pool: it reads and fsyncs)."""
+    now and then every config.cdr_replay_s (in the thread pool: it reads and fsyncs)."""
     import gevent
 
     from controlplane import cdr
@@ -61,7 +61,7 @@ def replay_spilled_cdrs(services: Any) -> None:
                          new, again)
         except Exception:
             log.exception("replaying the spilled call records failed")
-        gevent.sleep(cdr.REPLAY_EVERY_S)
+        gevent.sleep(services.config.cdr_replay_s)
 
 
 def sample_host(services: Any) -> None:

@@ -39,7 +39,9 @@ def appliance(tmp_path: Path) -> Iterator[tuple[Server, LocalProcess]]:
     require("freeswitch", "sipp")
     assert_ports_free()
     keys = make_keys(tmp_path)
-    srv = make_server(tmp_path, VCBOX_DIRECTORY_PORT="8089", **keys.env).start()
+    # The spill folder looked at every 2 s, not 30 (test_cdr_spill_real puts a file back).
+    srv = make_server(tmp_path, VCBOX_DIRECTORY_PORT="8089", VCBOX_CDR_REPLAY_S="2",
+                      **keys.env).start()
     freeswitch = None
     try:
         create_admin(srv.url)

@@ -78,6 +78,32 @@ def recaps(output: str) -> dict[str, dict[str, int]]:
     return totals
 
 
+def check_scenario(runs: list[Run], scenario: str, host: str) -> None:
+    """What `molecule test` checks, over its runs (one `molecule test`, or the steps run
+    one by one): create, converge, idempotence and verify each ran and succeeded, the
+    first converge changed something and failed nothing, the second changed nothing."""
+    actions: dict[str, list[str]] = {}
+    for run in runs:
+        assert run.returncode == 0, f"molecule {run.argv[1]} -s {scenario} failed:\n{run.tail()}"
+        for name, outputs in run.actions().items():
+            actions.setdefault(name, []).extend(outputs)
+    tail = runs[-1].tail()
+    for action in ("create", "converge", "idempotence", "verify"):
+        assert action in actions, f"{action} did not run:\n{tail}"
+        outcomes = [out.rpartition("\nExecuted: ")[2] for out in actions[action]]
+        # Run step by step, `molecule converge` skips the create already done.
+        assert "Successful" in outcomes and all(
+            o == "Successful" or o.startswith("Skipped") for o in outcomes), (
+            f"{action}: {actions[action][-1][-2000:]}")
+    first = recaps(actions["converge"][0])
+    assert host in first and first[host]["failed"] == 0, first
+    assert first[host]["changed"] > 0, f"the first converge changed nothing: {first}"
+    second = recaps(actions["idempotence"][0])
+    assert host in second, f"no PLAY RECAP for {host} in the second converge"
+    assert second[host]["changed"] == 0, f"second converge not idempotent: {second}"
+    assert second[host]["failed"] == second[host]["unreachable"] == 0, second
+
+
 @dataclass
 class Molecule:
     """`molecule` for one scenario, with its state under .cache/molecule/<state>/ (not
@@ -123,6 +149,8 @@ class PodmanHost:
     http_port: int
     molecule: Molecule
     converge_run: Run
+    # The scenario's steps run on this host so far (create, converge, ...), in order.
+    runs: list[Run] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -187,6 +215,6 @@ def podman_host(container: str = "vcbox-molecule-host") -> Iterator[PodmanHost]:
             raise RuntimeError(f"molecule converge failed:\n{converged.tail()}")
         port = subprocess.run([str(PODMAN_SH), "port", container], capture_output=True,
                               text=True, timeout=60, check=True).stdout.strip()
-        yield PodmanHost(container, int(port), molecule, converged)
+        yield PodmanHost(container, int(port), molecule, converged, [created, converged])
     finally:
         destroy_podman(container, molecule)

@@ -10,6 +10,9 @@ as PID 1 (molecule's podman scenario, tests/system/molecule_support.py):
 3. playbooks/factory_reset.yml in mode settings, then in mode all, removes exactly what
    controlplane/maintenance.py says (G2) and keeps everything else.
 
+The host is molecule's podman scenario: its test sequence (the second converge changes
+nothing, verify.yml passes) runs on it first (issue 5).
+
 The tests run in this order and share the host: each states what it starts from."""
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from tests.release_builder import builder
 from tests.system.molecule_support import (
     REPO,
     PodmanHost,
+    check_scenario,
     destroy_podman,
     missing_prerequisites,
     podman_host,
@@ -248,6 +252,11 @@ def host() -> Iterator[PodmanHost]:
     destroy_podman(CONTAINER)  # what an interrupted run may have left
     with podman_host(CONTAINER) as converged:
         print(f"podman host created and converged: {time.monotonic() - start:.0f} s")
+        # The rest of molecule's podman test sequence, on this host before anything
+        # changes it (one converge less than a `molecule test` of its own):
+        # test_the_podman_scenario_converges_idempotently checks them.
+        for step in ("idempotence", "verify"):
+            converged.runs.append(converged.molecule.run(step, timeout=900))
         wait_for_api(converged)
         yield converged
     print(f"host lifecycle module, container up to destroyed: {time.monotonic() - start:.0f} s")
@@ -290,6 +299,16 @@ def state(host: PodmanHost) -> State:
 
 
 # -- tests -----------------------------------------------------------------------------
+
+def test_the_podman_scenario_converges_idempotently(host: PodmanHost) -> None:
+    """molecule's podman scenario (its test sequence: create, converge, idempotence,
+    verify, and destroy when this module ends): systemd as PID 1, nginx, janus, coturn
+    and the control plane active, the admin page answering through nginx
+    (molecule/podman/verify.yml), and a second converge that changes nothing."""
+    check_scenario(host.runs, "podman", "vcbox-podman")
+    print("molecule podman steps: " + ", ".join(
+        f"{run.argv[1]} {run.seconds:.0f} s" for run in host.runs))
+
 
 def test_upgrade_keeps_every_setting_and_account(host: PodmanHost, state: State,
                                                  tmp_path: Path) -> None:
