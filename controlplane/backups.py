@@ -86,7 +86,7 @@ from croniter import croniter
 from controlplane import __version__, call_records, oplog, release
 from controlplane import license as lic
 from controlplane import secrets as service_secrets
-from controlplane.errors import Conflict, NotFound, ValidationError, VcboxError
+from controlplane.errors import Conflict, InvalidUpload, NotFound, ValidationError, VcboxError
 from controlplane.i18n import N_
 from controlplane.rules import FieldError
 from controlplane.store import Documents, History
@@ -122,19 +122,11 @@ MAX_UNPACKED_BYTES = 8 * 1024 * 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class InvalidBackup(ValidationError):
+class InvalidBackup(InvalidUpload):
     """An upload that is not a backup this version can take; `reason` says why."""
 
     error_id = "invalid_backup"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(details={"file": (
-            N_("This file is not a vcbox backup that can be used (%(why)s)."),
-            {"why": reason})})
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return self.reason
+    what_it_is_not = N_("This file is not a vcbox backup that can be used (%(why)s).")
 
 
 class UnusableBackup(VcboxError):

@@ -25,9 +25,12 @@ class Cached(Generic[T]):
     it: the next call probes again and gets the error itself."""
 
     def __init__(self, ttl: float, probe: Callable[[], T], name: str = "status-probe",
-                 keep_on_error: bool = True) -> None:
+                 keep_on_error: bool = True, wait_when_stale: bool = False) -> None:
         self.ttl, self.probe, self.name = ttl, probe, name
         self.keep_on_error = keep_on_error
+        # True: a stale value is never answered; the first caller probes, the others wait
+        # for its answer (what a page shows is at most ttl old, and still one probe).
+        self.wait_when_stale = wait_when_stale
         self._lock = threading.Lock()
         self._value: T | None = None
         self._at: float | None = None
@@ -37,9 +40,11 @@ class Cached(Generic[T]):
     def __call__(self) -> T:
         with self._lock:
             at, value = self._at, self._value
-        if at is None:
-            with self._lock:  # one probe for every caller that finds no value
-                if self._at is None:
+        if at is None or (self.wait_when_stale and time.monotonic() - at >= self.ttl):
+            with self._lock:  # one probe for every caller that finds no (fresh) value
+                if self._at is None or (self.wait_when_stale
+                                        and time.monotonic() - self._at >= self.ttl):
+                    self._value, self._at = None, None
                     self._value, self._at = self.probe(), time.monotonic()
                 return self._value  # type: ignore[return-value]
         with self._lock:

@@ -36,6 +36,20 @@ class ValidationError(VcboxError):
     message = N_("Some fields are invalid.")
 
 
+class InvalidUpload(ValidationError):
+    """An uploaded file refused on its content (a backup, a release): the "file" field
+    says `what_it_is_not` with the reason why."""
+
+    what_it_is_not = N_("This file cannot be used (%(why)s).")
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(details={"file": (self.what_it_is_not, {"why": reason})})
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
 class Unauthorized(VcboxError):
     status = 401
     error_id = "unauthorized"

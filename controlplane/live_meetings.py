@@ -67,7 +67,8 @@ class LiveMeetings:
         self.name_of, self.model_of, self.domain = name_of, model_of, domain
         self.clock = clock
         # Many admins' pages poll the list: FreeSWITCH is asked once per CACHE_S.
-        self._list = Cached(CACHE_S, self._read, name="live-meetings", keep_on_error=False)
+        self._list = Cached(CACHE_S, self._read, name="live-meetings", keep_on_error=False,
+                            wait_when_stale=True)
 
     # -- reading -------------------------------------------------------------------------
 

@@ -131,6 +131,15 @@ class Server:
     def client(self) -> Client:
         return Client(self.url)
 
+    def signed_in(self, lang: str | None = None) -> Client:
+        """A client of the administrator, signed in (lang: its vcbox_lang cookie)."""
+        client = self.client()
+        if lang is not None:
+            client.cookies.set("vcbox_lang", lang)
+        res = client.login()
+        assert res.status_code == 200, res.text
+        return client
+
 
 class Client(requests.Session):
     """requests.Session that prefixes the server URL and sends the CSRF token."""

@@ -14,10 +14,10 @@ from typing import Any
 
 from bottle import Bottle, request, response
 
-from controlplane import __version__, release, upgrade, upgrade_run
+from controlplane import __version__, release, sysinfo, upgrade, upgrade_run
 from controlplane import license as license_mod
 from controlplane.app import Services
-from controlplane.errors import ConfirmRequired, Conflict, ValidationError
+from controlplane.errors import ConfirmRequired, Conflict, InvalidUpload, ValidationError
 from controlplane.i18n import N_, translate
 from controlplane.web import context
 from controlplane.web.context import uploaded_file
@@ -26,21 +26,9 @@ UPGRADE_CONFIRM = N_("Upgrade the system to version %(version)s?")
 OWN_RELEASE = Path(upgrade_run.__file__).resolve().parent.parent
 
 
-class InvalidRelease(ValidationError):
+class InvalidRelease(InvalidUpload):
     error_id = "invalid_release"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(details={"file": (
-            N_("This file is not a vcbox release that can be installed (%(why)s)."),
-            {"why": reason})})
-
-
-def build_time() -> str | None:
-    """The running release's build time (its manifest); None from a source checkout."""
-    try:
-        return release._parse_manifest((OWN_RELEASE / release.MANIFEST).read_bytes()).build_time
-    except (OSError, release.ReleaseError):
-        return None
+    what_it_is_not = N_("This file is not a vcbox release that can be installed (%(why)s).")
 
 
 def routes(app: Bottle, services: Services) -> None:
@@ -66,7 +54,7 @@ def routes(app: Bottle, services: Services) -> None:
              " error, steps: [{name, status, message}]}")
     def upgrade_state():
         reason = unavailable()
-        return {"version": __version__, "build_time": build_time(),
+        return {"version": __version__, "build_time": sysinfo.build_time(OWN_RELEASE),
                 "available": reason is None,
                 "unavailable": translate(context.lang(), reason) if reason else None,
                 "signature_required": config.release_key_path.exists(),

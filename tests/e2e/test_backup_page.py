@@ -44,7 +44,9 @@ def test_backups_from_the_page(page: Page, lab: tuple[Server, Client], shots: Pa
     assert abs(dt.datetime.strptime(name[6:], "%Y%m%d%H%M%S") - beijing.replace(
         tzinfo=None)) < dt.timedelta(minutes=2)
     page.locator("#form-backup-create [type=submit]").click()
-    expect(page.locator("#dlg-backup-create")).to_be_hidden()
+    # The dialog closes when the backup is written (store and databases copied and
+    # packed: over 5 s on a busy CI machine).
+    expect(page.locator("#dlg-backup-create")).to_be_hidden(timeout=20000)
     row = page.locator(f'#backups-rows tr[data-id="{name}"]')
     expect(row).to_be_visible()
 

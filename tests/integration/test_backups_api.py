@@ -26,8 +26,6 @@ from controlplane import backups as bk
 from tests.conftest import Client, Server
 from tests.license_keys import licensed_server
 
-EN = {"vcbox_lang": "en"}
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
@@ -37,10 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def admin(server: Server) -> Client:
-    client = server.client()
-    client.cookies.update(EN)
-    assert client.login().status_code == 200
-    return client
+    return server.signed_in("en")
 
 
 def test_create_list_download_upload_delete(admin: Client, server: Server,

@@ -42,16 +42,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield srv
 
 
-def signed_in(server: Server, cookies: dict[str, str] = EN) -> Client:
-    client = server.client()
-    client.cookies.update(cookies)
-    assert client.login().status_code == 200
-    return client
-
-
 @pytest.fixture
 def admin(server: Server) -> Client:
-    return signed_in(server)
+    return server.signed_in("en")
 
 
 def documents(server: Server) -> dict[str, Any]:
@@ -97,7 +90,7 @@ def test_each_action_asks_first_and_a_bad_mode_is_a_field_error(
         res = admin.post(REBOOT, json=body)
         assert res.status_code == 409, res.text
         assert res.json()["message"] == "Restart the system?"
-    zh = signed_in(server, ZH)
+    zh = server.signed_in("zh_CN")
     assert zh.post(RESET, json={"mode": "all"}).json()["message"] == "确定恢复出厂设置？"
     assert zh.post(REBOOT, json={}).json()["message"] == "确定重启系统？"
 
@@ -130,7 +123,7 @@ def test_settings_mode_keeps_the_users_and_ends_every_session(
         admin: Client, server: Server) -> None:
     defaults = {s: admin.get(f"/api/v1/settings/{s}").json() for s in ("syslog", "call", "ports")}
     furnish(admin, server)
-    other = signed_in(server)
+    other = server.signed_in("en")
     before = documents(server)
     root = server.data / "root"
     forward = (root / "etc/rsyslog.d/60-vcbox-forward.conf").read_text()

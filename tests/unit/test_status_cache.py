@@ -93,3 +93,33 @@ def test_without_keep_on_error_a_failed_refresh_makes_the_next_call_raise() -> N
         assert str(exc) == "still gone"  # never the old list as if it were now
     else:
         raise AssertionError("the stale value was answered after the probe failed")
+
+
+def test_wait_when_stale_answers_a_fresh_value_with_one_probe_for_all_callers() -> None:
+    calls: list[int] = []
+    started = threading.Event()
+    release = threading.Event()
+
+    def probe() -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            started.set()
+            release.wait(10)
+        return len(calls)
+
+    get = Cached(0.05, probe, name="waiting-probe", wait_when_stale=True)
+    assert get() == 1
+    assert get() == 1  # fresh still
+    import time
+
+    time.sleep(0.06)
+    answers: list[int] = []
+    callers = [threading.Thread(target=lambda: answers.append(get())) for _ in range(5)]
+    for caller in callers:
+        caller.start()
+    assert started.wait(10)
+    release.set()
+    for caller in callers:
+        caller.join(10)
+    assert answers == [2] * 5  # none got the stale 1, and one probe served them all
+    assert len(calls) == 2
