@@ -13,9 +13,12 @@ soon as the last answer came, as bench/status.py's), in three route groups each 
 its paths: lists (12 connections: accounts, search, rooms, meetings, call records,
 operation log, online users, live meetings), details (10: an account, the VMR, a room,
 the call settings, the license, the administrator) and status (10: /api/v1/status and
-/api/v1/status/system). Meanwhile, all through the soak:
-- SIP registrations: SIPp registers the 10,000 accounts in turn (digest, through the live
-  directory, REG_RATE a second);
+/api/v1/status/system). First every account registers once (SIPp, digest, through the
+live directory, as fast as FreeSWITCH answers; REG_EXPIRES outlasts the soak), so the
+control plane holds the 10,000 terminals of a full box from the reference on. Then, all
+through the soak:
+- SIP registrations: SIPp registers the 10,000 accounts again in turn (REG_RATE a second,
+  each replacing the account's registration from the same address);
 - meetings: SIPp calls the VMR (CALL_RATE a second, each caller in the conference for
   HOLD_MS: conference::maintenance events, CDRs posted at hangup), and an admin writer
   books and cancels a scheduled meeting and renames the VMR every second;
@@ -25,8 +28,9 @@ the call settings, the license, the administrator) and status (10: /api/v1/statu
 
 Reference, measured in the same run: the same three wrk groups for REFERENCE_S on the same
 server before the background load starts (quiet), printed beside the soak's figures. The
-control plane's RSS is taken after that (start) and when the soak's wrk ends (end); the
-target is growth <= 5 %. p99 goals: status 20 ms (bench/status.py), details 20 ms (one
+control plane's RSS is taken when the background load is in full swing (start: every
+account registered, the reference run) and when the soak's wrk ends (end); the target is
+growth <= 5 %. p99 goals: status 20 ms (bench/status.py), details 20 ms (one
 document, as status), lists 50 ms (bench/call_records.py's p99 of list pages during a
 CDR storm).
 
@@ -37,6 +41,7 @@ Duration: SOAK_S (600 s; VCBOX_BENCH_SOAK_S, or `python -m bench.soak --duration
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -69,8 +74,9 @@ from bench.harness import (
     parse_wrk,
 )
 from bench.meeting_calls import lift_throttle, scenario
-from bench.sip_register import FIXED_PORTS, SCENARIO, call_port_taken, users_file, wait_ready
+from bench.sip_register import CONCURRENT, FIXED_PORTS, call_port_taken, users_file, wait_ready
 from controlplane.drivers.processes import FREESWITCH_DIR
+from tests.sipp import register_scenario
 
 NAME = "soak"
 TITLE = "32 admin clients while SIP registrations, meetings and an ESL event storm run"
@@ -82,6 +88,11 @@ LICENSED_CALLS = 100
 ORGANIZER = "0000"
 ROOMS = 20
 REG_RATE = 20            # REGISTERs (with their digest challenge) a second
+FILL_RATE = 2000         # offered a second while every account registers once, first
+# Longer than the soak: the 10,000 registrations of the fill stay, the soak's refresh them
+# (from the same address, replacing them), and the population is whole and constant.
+REG_EXPIRES = 3600
+REGISTER = register_scenario(200, user_agent="vcbox-bench", expires=REG_EXPIRES)
 CALL_RATE = 1            # calls into the VMR a second
 HOLD_MS = 8000           # each caller's time in the conference: ~8 members at a time
 STORM_RATE = 200         # ESL events a second
@@ -185,6 +196,12 @@ class Sipp:
              "127.0.0.1", "-p", "0", "-nostdin", "-timeout", str(int(count / rate) + 120),
              "-recv_timeout", "10000"], cwd=self.work, stdout=self.out,
             stderr=subprocess.STDOUT)
+
+    def wait(self, timeout: float) -> tuple[int, int]:
+        """Until SIPp has made all its calls (stopped after timeout): stop()'s counters."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=timeout)
+        return self.stop()
 
     def stop(self) -> tuple[int, int]:
         """(successful, failed) calls of SIPp's last counters."""
@@ -388,6 +405,17 @@ def measure(folder: Path, seconds: float) -> Result:
         cookie = admin.cookie.split(";")[0].split("=", 1)[1]
         wait_ready(root)
         lift_throttle(root)
+        users = users_file(folder, domain)
+        began = time.monotonic()
+        filled = Sipp(folder, "fill", REGISTER, users, FILL_RATE, ACCOUNTS,
+                      CONCURRENT).wait(ACCOUNTS / 20)
+        online = admin.json("GET", "/api/v1/online-users?limit=1").get("total", 0)
+        print(f"  fill: every account registered once, {filled[0]:,} ok / {filled[1]:,} "
+              f"failed in {time.monotonic() - began:.0f} s; {online:,} accounts online",
+              flush=True)
+        if online < ACCOUNTS * 0.99:
+            raise BenchError(f"after the fill only {online:,} of {ACCOUNTS:,} accounts are "
+                             "online")
         chosen = groups(meeting_id, room_id)
         slow = []
         for group in chosen:
@@ -421,14 +449,13 @@ def measure(folder: Path, seconds: float) -> Result:
                           f"{alone.requests_per_s:,.0f} req/s p99 {fmt_ms(alone.p99_s)}",
                           flush=True)
 
-        users = users_file(folder, domain)
         rss = Rss(server.pid)
         storm = Storm(root, domain)
         writer = Writer(admin, meeting_id)
         threads = [threading.Thread(target=t.run, daemon=True, name=type(t).__name__)
                    for t in (rss, storm, writer)]
         span = seconds + 30
-        registrar = Sipp(folder, "register", SCENARIO, users, REG_RATE,
+        registrar = Sipp(folder, "register", REGISTER, users, REG_RATE,
                          int(REG_RATE * span), 50)
         caller = Sipp(folder, "calls", scenario(meeting_id), users, CALL_RATE,
                       int(CALL_RATE * span), 4 * CALL_RATE * HOLD_MS // 1000 + 10)

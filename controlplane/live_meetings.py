@@ -66,9 +66,10 @@ class LiveMeetings:
         self.esl, self.meetings = esl, meetings
         self.name_of, self.model_of, self.domain = name_of, model_of, domain
         self.clock = clock
-        # Many admins' pages poll the list: FreeSWITCH is asked once per CACHE_S.
-        self._list = Cached(CACHE_S, self._read, name="live-meetings", keep_on_error=False,
-                            wait_when_stale=True)
+        # Many admins' pages poll the list: FreeSWITCH is asked at most twice per CACHE_S,
+        # ahead of time while it is polled, and no answer is older than CACHE_S.
+        self._list = Cached(CACHE_S / 2, self._read, name="live-meetings",
+                            keep_on_error=False, max_age=CACHE_S)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -119,7 +120,7 @@ class LiveMeetings:
 
     def list(self) -> list[dict[str, Any]]:
         """Every meeting running now, newest first (EslError when FreeSWITCH cannot be
-        asked); at most CACHE_S old, or a little more while a fresh one is read."""
+        asked); never more than CACHE_S old."""
         return self._list()
 
     def _read(self) -> list[dict[str, Any]]:

@@ -45,8 +45,8 @@ def routes(app: Bottle, services: Services) -> None:
 
     # One ESL round trip a second for every admin's page, not one per request (the
     # soak's online-users p99 was 430 ms with the requests queued on the ESL link).
-    in_calls = Cached(IN_CALLS_TTL_S, read_calls, name="online-in-calls",
-                      wait_when_stale=True)
+    in_calls = Cached(IN_CALLS_TTL_S / 2, read_calls, name="online-in-calls",
+                      max_age=IN_CALLS_TTL_S)
 
     @app.get("/api/v1/online-users",
              summary="Online users (search: name or account; limit, offset) -> {items,"

@@ -4,27 +4,24 @@ and mod_json_cdr, unable to post the records, spills them to its err-log-dir; on
 control plane starts again the call-record store holds every one of them, each once, and
 the spill folder is empty. A record posted twice, or a spilled file put back, is kept once.
 
-The calls are FreeSWITCH's own (originate over a loopback channel with the inline
-dialplan): they need neither the directory nor the dialplan the stopped control plane
-serves. FreeSWITCH runs beside the control plane, as on the appliance (see
-test_live_restart_real.py)."""
+The calls are FreeSWITCH's own (tests/loopback_calls.py). FreeSWITCH runs beside the
+control plane, as on the appliance (see test_live_restart_real.py)."""
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
-import time
 from pathlib import Path
 
 import requests
 
 from controlplane import secrets
 from controlplane.cdr import DATABASE, SPILL_DIR
-from controlplane.drivers.esl import EslReplyError
 from controlplane.drivers.processes import LocalProcess, freeswitch_esl
 from controlplane.store import Documents
 from tests.conftest import Server
 from tests.integration.test_live_restart_real import appliance
+from tests.loopback_calls import LoopbackCalls
 from tests.waiting import wait_for
 
 CALLS = 1000
@@ -47,20 +44,9 @@ def test_a_thousand_spilled_records_are_kept_exactly_once(
     srv.stop()
     esl = freeswitch_esl(srv.data / "root", timeout=10.0)
     try:
-        made = 0
+        calls, made = LoopbackCalls(esl), 0
         while made < CALLS:
-            # Two channels a call (the loopback's legs), each with its record; paced under
-            # FreeSWITCH's sessions-per-second (30), a refused one tried again.
-            try:
-                esl.api("originate {loopback_bowout=false}loopback/answer/default/inline"
-                        " &hangup", 10)
-                made += 1
-            except EslReplyError as exc:
-                if "NORMAL_CLEARING" in exc.reason:  # the far leg was over first: a call
-                    made += 1
-                else:
-                    time.sleep(0.5)
-            time.sleep(1 / 14)
+            made += calls.make()
         wait_for(lambda: len(list(spill.glob("*.cdr.json"))) >= 2 * CALLS, 120,
                  "every record spilled")
         wait_for(lambda: esl.api("show channels count").strip().startswith("0 total"), 60,

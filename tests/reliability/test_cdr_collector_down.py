@@ -6,8 +6,8 @@ its err-log-dir; the control plane takes the folder in when it is back (a killed
 kills it once more during that replay). Every record must then be kept exactly once:
 as many new records as the calls' channels, the spill folder empty, nothing set aside.
 
-The calls are FreeSWITCH's own (originate over a loopback channel, two channels and two
-records a call), as in tests/integration/test_cdr_spill_real.py; FreeSWITCH runs beside
+The calls are FreeSWITCH's own (tests/loopback_calls.py: two channels and two records a
+call), as in tests/integration/test_cdr_spill_real.py; FreeSWITCH runs beside
 the control plane as on the appliance (test_live_restart_real.py's fixture)."""
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from controlplane.cdr import DATABASE, SPILL_DIR, SPILL_SETTLE_S, parse_record, record_uuid
-from controlplane.drivers.esl import Esl, EslReplyError
 from controlplane.drivers.processes import LocalProcess, freeswitch_esl
 from tests.conftest import Server
 from tests.integration.test_live_restart_real import appliance
+from tests.loopback_calls import LoopbackCalls
 from tests.reliability.conftest import Tally, rounds
 from tests.reliability.stores import sqlite_ok
 from tests.waiting import wait_for
@@ -53,18 +53,6 @@ def spilled(folder: Path) -> set[str]:
     return found
 
 
-def call(esl: Esl) -> bool:
-    """One loopback call, answered and hung up; False when FreeSWITCH refused it."""
-    try:
-        esl.api("originate {loopback_bowout=false}loopback/answer/default/inline &hangup", 10)
-        return True
-    except EslReplyError as exc:
-        if "NORMAL_CLEARING" in exc.reason:  # the far leg was over first: a call
-            return True
-        time.sleep(0.5)
-        return False
-
-
 def kill(srv: Server) -> None:
     assert srv.proc is not None
     srv.proc.kill()
@@ -83,7 +71,7 @@ def test_cdr_collector_down_spill_and_replay_exactly_once(
             kind = KINDS[n % len(KINDS)]
             before = kept(srv)
             down_at = rng.randrange(2, CALLS - 2)
-            made = 0
+            calls, made = LoopbackCalls(esl), 0
             while made < CALLS:
                 if made == down_at:  # the collector goes away in the middle of the calls
                     if kind == "killed":
@@ -91,8 +79,7 @@ def test_cdr_collector_down_spill_and_replay_exactly_once(
                     else:
                         srv.stop()
                     tally.faults += 1
-                made += call(esl)
-                time.sleep(1 / 14)  # under FreeSWITCH's sessions-per-second (30)
+                made += calls.make()
             wait_for(lambda: esl.api("show channels count").strip().startswith("0 total"),
                      60, "every call over")
             # mod_json_cdr tries a post three times, 5 s apart, then spills the record.

@@ -4,6 +4,7 @@ went from p99 8 ms to 1.5 s when every stale request probed the services itself)
 from __future__ import annotations
 
 import threading
+import time
 
 from controlplane.cached import Cached
 
@@ -95,7 +96,7 @@ def test_without_keep_on_error_a_failed_refresh_makes_the_next_call_raise() -> N
         raise AssertionError("the stale value was answered after the probe failed")
 
 
-def test_wait_when_stale_answers_a_fresh_value_with_one_probe_for_all_callers() -> None:
+def test_past_max_age_one_probe_answers_every_waiting_caller() -> None:
     calls: list[int] = []
     started = threading.Event()
     release = threading.Event()
@@ -107,11 +108,9 @@ def test_wait_when_stale_answers_a_fresh_value_with_one_probe_for_all_callers() 
             release.wait(10)
         return len(calls)
 
-    get = Cached(0.05, probe, name="waiting-probe", wait_when_stale=True)
+    get = Cached(10.0, probe, name="waiting-probe", max_age=0.05)
     assert get() == 1
     assert get() == 1  # fresh still
-    import time
-
     time.sleep(0.06)
     answers: list[int] = []
     callers = [threading.Thread(target=lambda: answers.append(get())) for _ in range(5)]
@@ -123,3 +122,30 @@ def test_wait_when_stale_answers_a_fresh_value_with_one_probe_for_all_callers() 
         caller.join(10)
     assert answers == [2] * 5  # none got the stale 1, and one probe served them all
     assert len(calls) == 2
+
+
+def test_a_polled_value_is_refreshed_ahead_and_no_caller_waits() -> None:
+    """The regression this guards: a caller that found the value stale held the lock
+    over the probe, and every other caller of the page waited for FreeSWITCH."""
+    calls: list[float] = []
+    release = threading.Event()
+
+    def probe() -> int:
+        calls.append(time.monotonic())
+        if len(calls) > 1:
+            release.wait(10)  # the refresh ahead is slow
+        return len(calls)
+
+    get = Cached(0.02, probe, name="ahead-probe", max_age=10.0)
+    assert get() == 1
+    time.sleep(0.03)
+    began = time.monotonic()
+    # Past ttl, within max_age: answered at once while the one refresh runs.
+    assert [get() for _ in range(50)] == [1] * 50
+    assert time.monotonic() - began < 1.0
+    assert len(calls) == 2
+    release.set()
+    for thread in threading.enumerate():
+        if thread.name == "ahead-probe":
+            thread.join(10)
+    assert get() == 2
