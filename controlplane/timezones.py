@@ -19,6 +19,7 @@ with zic(8) from `fixed_offset_zic_source`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -290,6 +291,7 @@ def now_in(iana: str, dst: str = "auto", at: datetime | None = None) -> datetime
     return instant.astimezone(ZoneInfo(zone.iana))
 
 
+@functools.lru_cache(maxsize=8192)  # a list page shows the same times poll after poll
 def local_time(ts: float, tz: tzinfo | None) -> str:
     """An epoch time as the pages show it: ISO, seconds, the appliance's wall clock (tz;
     the host's when None)."""
