@@ -5,7 +5,7 @@ control plane starts again the call-record store holds every one of them, each o
 the spill folder is empty. A record posted twice, or a spilled file put back, is kept once.
 
 The calls are FreeSWITCH's own (tests/loopback_calls.py). FreeSWITCH runs beside the
-control plane, as on the appliance (see test_live_restart_real.py)."""
+control plane, as on the appliance (tests/live_scene.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from controlplane.cdr import DATABASE, SPILL_DIR
 from controlplane.drivers.processes import LocalProcess, freeswitch_esl
 from controlplane.store import Documents
 from tests.conftest import Server
-from tests.integration.test_live_restart_real import appliance
+from tests.live_scene import appliance
 from tests.loopback_calls import LoopbackCalls
 from tests.waiting import wait_for
 

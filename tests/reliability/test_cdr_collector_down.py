@@ -8,7 +8,7 @@ as many new records as the calls' channels, the spill folder empty, nothing set 
 
 The calls are FreeSWITCH's own (tests/loopback_calls.py: two channels and two records a
 call), as in tests/integration/test_cdr_spill_real.py; FreeSWITCH runs beside
-the control plane as on the appliance (test_live_restart_real.py's fixture)."""
+the control plane as on the appliance (tests/live_scene.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from controlplane.cdr import DATABASE, SPILL_DIR, SPILL_SETTLE_S, parse_record, record_uuid
 from controlplane.drivers.processes import LocalProcess, freeswitch_esl
 from tests.conftest import Server
-from tests.integration.test_live_restart_real import appliance
+from tests.live_scene import appliance
 from tests.loopback_calls import LoopbackCalls
 from tests.reliability.conftest import Tally, rounds
 from tests.reliability.stores import sqlite_ok

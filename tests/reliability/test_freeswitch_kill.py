@@ -1,7 +1,7 @@
 """FreeSWITCH killed (-9) and restarted during a meeting (issue 16 item 3): three
 devices registered and two callers in a meeting on a real FreeSWITCH; FreeSWITCH is
 SIGKILLed and started again (systemd's Restart= on the appliance; here the control plane's
-own process driver, beside it, as in test_live_restart_real.py). The control plane must
+own process driver, beside it: tests/live_scene.py). The control plane must
 say FreeSWITCH is away meanwhile (502), then reconnect its event socket by itself and read
 the state again: once the devices registered again and the callers dialled back in, the
 online users and live meetings lists are right again, nobody twice. The calls that ended
@@ -13,22 +13,18 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
 import time
 
 from controlplane.cdr import DATABASE
-from controlplane.drivers.processes import LocalProcess, freeswitch_esl
-from tests.conftest import Client, Server
-from tests.integration.test_live_restart_real import CALLERS, DEVICES, appliance, snapshot
+from controlplane.drivers.processes import LocalProcess
+from tests.conftest import Server
+from tests.live_scene import CALLERS, EXPECTED, Scene, appliance
 from tests.reliability.conftest import Tally, rounds
 from tests.reliability.stores import sqlite_ok
-from tests.sipp import Terminal, call_scenario, register_scenario
 from tests.waiting import wait_for
 
 __all__ = ["appliance"]
 SHORT_ROUNDS = 2
-EXPECTED = ({"4201": ["VC400"], "4202": ["VP-T49"], "4203": ["VC Desktop"]},
-            ["4201", "4204"])
 
 
 def legs(srv: Server) -> list[tuple[str, str]]:
@@ -54,10 +50,10 @@ def miscounted(srv: Server) -> list[str]:
         db.close()
 
 
-def lists(admin: Client, meeting: str) -> object:
-    """snapshot(), or None while an answer is not the lists yet (FreeSWITCH away)."""
+def lists(scene: Scene) -> object:
+    """The scene's snapshot(), or None while an answer is not the lists yet."""
     try:
-        return snapshot(admin, meeting)
+        return scene.snapshot()
     except AssertionError:
         return None
 
@@ -65,86 +61,42 @@ def lists(admin: Client, meeting: str) -> object:
 def test_freeswitch_killed_and_restarted_during_a_meeting(
         tally: Tally, appliance: tuple[Server, LocalProcess]) -> None:
     srv, freeswitch = appliance
-    admin = srv.client()
-    admin.cookies.set("vcbox_lang", "en")
-    assert admin.login().status_code == 200
-    domain = admin.get("/api/v1/settings/network").json()["domain"]
-    passwords = {}
-    for account in ("4201", "4202", "4203", "4204"):
-        res = admin.post("/api/v1/accounts", json={"name": f"User {account}",
-                                                   "account": account})
-        assert res.status_code == 201, res.text
-        passwords[account] = res.json()["password"]
-    res = admin.post("/api/v1/meetings", json={"kind": "vmr", "subject": "Kill -9",
-                                               "organizer": "4201"})
-    assert res.status_code == 201, res.text
-    meeting = res.json()["id"]
-    folder = srv.data.parent
-
-    def terminal(account: str, port: int) -> Terminal:
-        return Terminal(folder / f"t{port}", account, passwords[account], domain,
-                        sip_port=port, media_port=port + 1000, timeout_s=120)
-
-    def register() -> None:
-        for account, agent, port in DEVICES:
-            done = terminal(account, port).run("register", register_scenario(200, agent, 600))
-            assert done.returncode == 0, done.stdout + done.stderr
-
-    def dial() -> list[subprocess.Popen]:
-        return [subprocess.Popen(
-            terminal(account, port).argv("call", call_scenario(meeting, 200, 90000)),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder)
-            for account, port in CALLERS]
-
-    def hang_up(calls: list[subprocess.Popen]) -> None:
-        for proc in calls:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-
-    calls: list[subprocess.Popen] = []
+    scene = Scene.create(srv, "Kill -9")
+    admin = scene.admin
     try:
-        register()
+        scene.register()
         for _ in range(rounds(SHORT_ROUNDS)):
-            calls = dial()
-            wait_for(lambda: snapshot(admin, meeting) == EXPECTED, 30, "the meeting running")
+            scene.dial()
+            wait_for(lambda: scene.snapshot() == EXPECTED, 30, "the meeting running")
             pid = freeswitch.pid
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
             assert freeswitch.proc is not None
             freeswitch.proc.wait(10)
             tally.faults += 1
-            hang_up(calls)  # the terminals give up on a peer gone silent
+            scene.hang_up()  # the terminals give up on a peer gone silent
             # The control plane notices: the live list says FreeSWITCH is away (502).
             wait_for(lambda: admin.get("/api/v1/meetings/live").status_code == 502,
                      15, "FreeSWITCH reported away")
             freeswitch.run("start")
             took = time.monotonic()
-            register()
-            calls = dial()
+            scene.register()
+            scene.dial()
             # Reconnected and re-read: right again, nobody listed twice.
             seen: list[object] = []
             try:
-                wait_for(lambda: seen.append(lists(admin, meeting)) or seen[-1] == EXPECTED,
+                wait_for(lambda: seen.append(lists(scene)) or seen[-1] == EXPECTED,
                          30, "both lists right after the restart")
             except AssertionError as exc:  # what FreeSWITCH itself has, beside
-                esl = freeswitch_esl(srv.data / "root", timeout=5.0)
-                try:
-                    regs = esl.api("sofia status profile internal reg")
-                finally:
-                    esl.close()
+                regs = scene.freeswitch_api("sofia status profile internal reg")
                 raise AssertionError(f"{exc}; the API's lists {seen[-1:]}; FreeSWITCH's "
                                      f"registrations:\n{regs}") from None
             tally.note("seconds back (sum)", round(time.monotonic() - took))
             tally.checked += len(EXPECTED[0]) + len(EXPECTED[1])
             # The calls end normally: one record each, each member counted once.
             before = legs(srv)
-            esl = freeswitch_esl(srv.data / "root", timeout=5.0)
-            try:
-                esl.api("hupall")
-            finally:
-                esl.close()
-            hang_up(calls)
+            scene.freeswitch_api("hupall")
+            scene.hang_up()
             wait_for(lambda: len(legs(srv)) >= len(before) + len(CALLERS), 30,
                      "the calls' records")
             time.sleep(1)  # a record posted twice would come now
@@ -160,4 +112,4 @@ def test_freeswitch_killed_and_restarted_during_a_meeting(
             assert not why, why
             tally.rounds += 1
     finally:
-        hang_up(calls)
+        scene.hang_up()
