@@ -21,7 +21,7 @@ from controlplane.drivers.processes import LocalProcess, freeswitch_esl
 from controlplane.store import Documents
 from tests.conftest import Server
 from tests.live_scene import appliance
-from tests.loopback_calls import LoopbackCalls
+from tests.loopback_calls import FAST_RATE, LoopbackCalls, lift_session_rate
 from tests.waiting import wait_for
 
 CALLS = 1000
@@ -44,7 +44,8 @@ def test_a_thousand_spilled_records_are_kept_exactly_once(
     srv.stop()
     esl = freeswitch_esl(srv.data / "root", timeout=10.0)
     try:
-        calls, made = LoopbackCalls(esl), 0
+        lift_session_rate(esl)
+        calls, made = LoopbackCalls(esl, FAST_RATE), 0
         while made < CALLS:
             made += calls.make()
         wait_for(lambda: len(list(spill.glob("*.cdr.json"))) >= 2 * CALLS, 120,
