@@ -302,6 +302,10 @@ class Presence:
                 self._sorted = tuple(sorted(self._accounts))
             return self._sorted
 
+    def online_count(self) -> int | None:
+        """How many accounts have a registered device; None before the first read."""
+        return len(self.accounts()) if self._synced else None
+
     def of_account(self, account: str) -> list[Device]:
         """The account's devices, first registered first."""
         with self._lock:

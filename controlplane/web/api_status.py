@@ -66,7 +66,7 @@ def routes(app: Bottle, services: Services) -> None:
         return ""
 
     def live_figures() -> dict[str, object]:
-        figures = live.figures(services.esl)
+        figures = live.figures(services.esl, online=services.presence.online_count)
         return figures.as_dict() if figures else {"reachable": False}
 
     def runs_here(name: str) -> bool:

@@ -56,7 +56,7 @@ class LiveCollector:
                                     "running", value=sum(len(m["members"]) for m in meetings))
             yield GaugeMetricFamily("vcbox_p2p_calls", "Point-to-point calls up",
                                     value=len(running) - len(meetings))
-        figures = live.figures(s.esl)
+        figures = live.figures(s.esl, online=s.presence.online_count)
         if figures is not None:
             yield GaugeMetricFamily("vcbox_licensed_calls_in_use", "Calls counted against "
                                     "the license (L4)", value=figures.calls)

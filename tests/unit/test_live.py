@@ -58,3 +58,18 @@ def test_without_freeswitch_there_are_no_figures() -> None:
     garbled = FakeEsl({"show registrations as json": "{}", "conference json_list": "[]",
                        "limit_usage hash vcbox calls": "-USAGE"})
     assert live.figures(garbled) is None
+
+
+def test_the_presence_counts_the_online_users_once_it_has_read_freeswitch() -> None:
+    # Synced: the count is the presence's, and the 3 MB answer of 10,000 registrations is
+    # not asked for on every poll.
+    esl = FakeEsl({"conference json_list": CONFERENCES, "limit_usage hash vcbox calls": "1"})
+    assert live.figures(esl, online=lambda: 7) == live.Figures(7, 2, 1)
+    assert "show registrations as json" not in esl.asked
+    # Not read yet (None): FreeSWITCH's own table.
+    esl = FakeEsl({"show registrations as json": REGISTRATIONS,
+                   "conference json_list": CONFERENCES, "limit_usage hash vcbox calls": "1"})
+    assert live.figures(esl, online=lambda: None) == live.Figures(2, 2, 1)
+    # FreeSWITCH away: no figures, whatever the presence remembers.
+    esl = FakeEsl({"conference json_list": EslUnreachable("refused")})
+    assert live.figures(esl, online=lambda: 7) is None
