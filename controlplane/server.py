@@ -201,7 +201,11 @@ def serve(config: Config) -> None:
     import gevent
     from gevent.pywsgi import WSGIHandler, WSGIServer
 
+    from controlplane.http_headers import read_headers
+
     class Handler(WSGIHandler):
+        MessageClass = staticmethod(read_headers)  # no email parser: controlplane.http_headers
+
         def handle_one_request(self):  # type: ignore[override]
             # A keep-alive connection with its next request already buffered would be
             # served again and again while others wait (p99 of 100+ ms): yield first.
