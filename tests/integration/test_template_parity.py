@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,7 @@ def control_plane_context(data: Path, changes: list[tuple[str, dict[str, Any]]],
 
 PLAYBOOK = """\
 - name: Render every template as the roles do
-  hosts: localhost
+  hosts: all
   connection: local
   gather_facts: false
   become: false
@@ -159,26 +160,35 @@ PLAYBOOK = """\
 %(options)s
       loop: "{{ parity_templates }}"
 """
+# The settings the parity test renders, by the name of the inventory host that renders
+# them: one ansible-playbook run renders both, the hosts side by side (forks).
+CASES: dict[str, list[tuple[str, dict[str, Any]]]] = {"defaults": [], "non-default": NON_DEFAULT}
 
 
-def ansible_render(tmp: Path, context: dict[str, Any], names: tuple[str, ...],
-                   ) -> dict[str, bytes]:
+def ansible_render(tmp: Path, contexts: dict[str, dict[str, Any]], names: tuple[str, ...],
+                   ) -> dict[str, dict[str, bytes]]:
+    """Each context rendered by ansible.builtin.template, on an inventory host of its own
+    name: host -> template name -> bytes."""
     playbook = Path(locate("ansible-playbook"))
-    out = tmp / "out"
-    for name in names:
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
+    hosts = {}
+    for host, context in contexts.items():
+        out = tmp / "out" / host
+        for name in names:
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+        hosts[host] = {
+            **context,
+            # What vcbox_common's "{{ role_path }}/../../templates" points at.
+            "vcbox_templates_dir": str(TEMPLATES),
+            "parity_out": str(out),
+            "parity_templates": list(names),
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+        }
     options = "\n".join(f"        {key}: {json.dumps(value)}"
                         for key, value in RENDER_OPTIONS.items())
     (tmp / "render.yml").write_text(PLAYBOOK % {"options": options}, encoding="utf-8")
-    variables = {
-        **context,
-        # What vcbox_common's "{{ role_path }}/../../templates" points at.
-        "vcbox_templates_dir": str(TEMPLATES),
-        "parity_out": str(out),
-        "parity_templates": list(names),
-        "ansible_python_interpreter": sys.executable,
-    }
-    (tmp / "vars.json").write_text(json.dumps(variables), encoding="utf-8")
+    (tmp / "inventory.json").write_text(json.dumps({"all": {"hosts": hosts}}),
+                                        encoding="utf-8")
     (tmp / "ansible.cfg").write_text(
         "[defaults]\nretry_files_enabled = False\ninterpreter_python = auto_silent\n",
         encoding="utf-8")
@@ -198,11 +208,30 @@ def ansible_render(tmp: Path, context: dict[str, Any], names: tuple[str, ...],
         "XDG_CACHE_HOME": str(tmp / "cache"),
     })
     proc = subprocess.run(
-        [str(playbook), "-i", "localhost,", "-c", "local", "-e", f"@{tmp / 'vars.json'}",
-         str(tmp / "render.yml")],
-        cwd=tmp, env=env, capture_output=True, text=True, timeout=50, check=False)
+        [str(playbook), "-i", str(tmp / "inventory.json"), str(tmp / "render.yml")],
+        cwd=tmp, env=env, capture_output=True, text=True, timeout=100, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return {name: (out / name).read_bytes() for name in names}
+    return {host: {name: (tmp / "out" / host / name).read_bytes() for name in names}
+            for host in contexts}
+
+
+@dataclass
+class Rendered:
+    ours: dict[str, dict[str, bytes | None]]
+    theirs: dict[str, dict[str, bytes]]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    """Every case rendered by the control plane and, in one run, by Ansible."""
+    tmp = tmp_path_factory.mktemp("parity")
+    contexts = {host: control_plane_context(tmp / "data" / host, changes)
+                for host, changes in CASES.items()}
+    names = template_names()
+    ours = {host: render_all(context) for host, context in contexts.items()}
+    for host, files in ours.items():
+        assert set(files) == set(names), host
+    return Rendered(ours, ansible_render(tmp / "ansible", contexts, names))
 
 
 def _diff(name: str, ours: bytes, theirs: bytes) -> str:
@@ -213,21 +242,13 @@ def _diff(name: str, ours: bytes, theirs: bytes) -> str:
     return "".join(lines) or f"(differ only in bytes: {ours!r} != {theirs!r})"
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("changes", [
-    pytest.param([], id="defaults"),
-    pytest.param(NON_DEFAULT, id="non-default"),
-])
-def test_ansible_renders_the_files_the_control_plane_writes(
-        tmp_path: Path, changes: list[tuple[str, dict[str, Any]]]) -> None:
-    context = control_plane_context(tmp_path / "data", changes)
-    ours = render_all(context)
-    names = template_names()
-    assert set(ours) == set(names)
-    theirs = ansible_render(tmp_path / "ansible", context, names)
-
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", list(CASES))
+def test_ansible_renders_the_files_the_control_plane_writes(rendered: Rendered,
+                                                            case: str) -> None:
+    ours, theirs = rendered.ours[case], rendered.theirs[case]
     omitted = sorted(name for name, content in ours.items() if content is None)
-    if changes:
+    if CASES[case]:
         # The non-default settings turn on every optional file.
         assert omitted == [], omitted
     not_blank = [name for name in omitted if theirs[name].strip()]
