@@ -36,18 +36,12 @@ class RequestHeaders:
 
     getheader = get
 
-    def __getitem__(self, name: str) -> str | None:
-        return self.get(name)
-
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
 
     def __delitem__(self, name: str) -> None:
         name = name.lower()
         self.fields = [(k, v) for k, v in self.fields if k.lower() != name]
-
-    def items(self) -> list[tuple[str, str]]:
-        return list(self.fields)
 
     @property
     def typeheader(self) -> str | None:

@@ -5,8 +5,9 @@ The control plane renders every template with its own Jinja environment
 ansible.builtin.template. Both get the context of controlplane/apply/context.py (the roles
 read it through roles/controlplane/files/context.py, as on the appliance: ROOT=/,
 VCBOX_SERVICE_MODE=systemd). Here Ansible's own template module renders every template
-against localhost (connection local, no become), with the options the roles pass, into a
-temp folder only, and each file must be byte for byte what the control plane writes.
+on this machine (connection local, no become), with the options the roles pass, into a
+temp folder only, and each file must be byte for byte what the control plane writes. Each
+settings case is an inventory host of its own, so one playbook run renders them all.
 """
 
 from __future__ import annotations
@@ -181,7 +182,6 @@ def ansible_render(tmp: Path, contexts: dict[str, dict[str, Any]], names: tuple[
             "vcbox_templates_dir": str(TEMPLATES),
             "parity_out": str(out),
             "parity_templates": list(names),
-            "ansible_connection": "local",
             "ansible_python_interpreter": sys.executable,
         }
     options = "\n".join(f"        {key}: {json.dumps(value)}"
